@@ -1,0 +1,3 @@
+from ddsp_launch.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pieces both sides share: no TensorFlow, no host-side adapters."""

@@ -1,0 +1,66 @@
+"""Import Magenta's ddsp 3.7.0 on the pinned modern stack.
+
+ddsp 3.7.0 imports ``crepe`` at module level (ddsp/spectral_ops.py, ddsp/losses.py) but
+uses it only in ``compute_f0`` and the CREPE embedding loss. crepe cannot be installed
+everywhere (it downloads its weights during ``pip install``), so when it is missing a
+placeholder module is registered that fails with a clear message on first use. Installed
+files are never edited.
+
+ddsp is written against Keras 2: TensorFlow 2.16+ ships Keras 3, so ``tf-keras`` is used
+through ``TF_USE_LEGACY_KERAS=1``, which must be set before TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+
+CREPE_MISSING = (
+    "CREPE is not installed in this environment, so CREPE pitch tracking and the CREPE "
+    "embedding loss are unavailable. Use `--f0 pyin` for dataset preparation, or install "
+    "crepe where its model weights can be downloaded."
+)
+
+
+def crepe_available() -> bool:
+    """True when the real crepe package is importable (never imports TensorFlow)."""
+    module = sys.modules.get("crepe")
+    if module is not None:
+        return not getattr(module, "IS_PLACEHOLDER", False)
+    return importlib.util.find_spec("crepe") is not None
+
+
+class _MissingCrepe(types.ModuleType):
+    IS_PLACEHOLDER = True
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ImportError(CREPE_MISSING)
+
+
+def _register_crepe_placeholder() -> None:
+    placeholder = _MissingCrepe("crepe", CREPE_MISSING)
+    core = _MissingCrepe("crepe.core", CREPE_MISSING)
+    placeholder.core = core  # ddsp refers to crepe.core.* only inside functions.
+    sys.modules["crepe"] = placeholder
+    sys.modules["crepe.core"] = core
+
+
+def configure_environment() -> None:
+    """Environment TensorFlow must see before it is first imported."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def import_ddsp():
+    """Import and return ``ddsp`` (with ``ddsp.training`` loaded), crepe or not."""
+    configure_environment()
+    if not crepe_available():
+        _register_crepe_placeholder()
+    import ddsp  # noqa: PLC0415
+    import ddsp.training  # noqa: F401, PLC0415
+
+    return ddsp

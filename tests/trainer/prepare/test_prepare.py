@@ -1,0 +1,132 @@
+"""Real audio -> ddsp-launch prepare -> records that ddsp's own TFRecordProvider reads."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import render_examples
+
+pytestmark = pytest.mark.slow
+
+FEATURE_SHAPES = {"audio": (64000,), "audio_16k": (64000,), "f0_hz": (1000,), "f0_confidence": (1000,), "loudness_db": (1000,)}
+
+
+def run_prepare(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet", *map(str, args)],
+        capture_output=True, text=True, **kwargs,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"prepare failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def load_examples(pattern: str) -> list[dict]:
+    from ddsp_launch.trainer.ddsp_compat import import_ddsp
+
+    ddsp = import_ddsp()
+    provider = ddsp.training.data.TFRecordProvider(pattern)
+    return [{k: v.numpy() for k, v in ex.items()} for ex in provider.get_dataset(shuffle=False)]
+
+
+def pitch_accuracy(examples, audio_examples_by_offset, midi_path):
+    """Fraction of confidently voiced frames within a semitone of the MIDI pitch."""
+    hits = total = 0
+    for ex, offset in zip(examples, audio_examples_by_offset):
+        times = offset + (np.arange(1000) * 64 + 512) / 16000  # CREPE-style frame centres
+        truth = render_examples.expected_pitch(midi_path, times)
+        voiced = ~np.isnan(truth) & (ex["f0_confidence"] > 0.5)
+        midi = 69 + 12 * np.log2(ex["f0_hz"][voiced] / 440.0)
+        hits += int(np.sum(np.abs(midi - truth[voiced]) < 1.0))
+        total += int(voiced.sum())
+    return hits / max(total, 1), total
+
+
+@pytest.fixture(scope="module")
+def violin_dataset(example_audio, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ds") / "violin"
+    proc = run_prepare(example_audio, out, "--eval-fraction", "0.1", "--workers", "2")
+    assert "dataset ready" in proc.stdout
+    return out
+
+
+def test_records_load_through_ddsp_provider_with_the_right_shapes(violin_dataset):
+    manifest = json.loads((violin_dataset / "manifest.json").read_text())
+    train = load_examples(str(violin_dataset / "train.tfrecord*"))
+    evals = load_examples(str(violin_dataset / "eval.tfrecord*"))
+    assert len(train) == manifest["counts"]["train_examples"] > 100
+    assert len(evals) == manifest["counts"]["eval_examples"] > 0
+    for ex in train[:20] + evals[:5]:
+        assert {k: v.shape for k, v in ex.items()} == FEATURE_SHAPES
+        assert np.all(np.isfinite(ex["loudness_db"])) and ex["loudness_db"].min() >= -80
+        assert np.all(ex["f0_hz"] > 0)
+        assert np.all((ex["f0_confidence"] >= 0) & (ex["f0_confidence"] <= 1))
+        assert np.max(np.abs(ex["audio"])) > 0.05
+    assert manifest["parameters"]["f0_estimator"] == "pyin"
+    assert sorted(s["origin"] for s in manifest["sources"]) == sorted(str(p) for p in Path(manifest["input"]).glob("*.wav"))
+    assert all(len(s["sha256"]) == 64 for s in manifest["sources"])
+
+
+def test_f0_is_within_a_semitone_of_the_score(example_audio, midi_dir, tmp_path):
+    # One file, no overlap, one worker: example i starts at 4*i seconds.
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "greensleeves.wav").symlink_to(example_audio / "greensleeves.wav")
+    out = tmp_path / "ds"
+    run_prepare(src, out, "--hop-secs", "4", "--chunk-secs", "1000", "--workers", "1", "--no-statistics")
+    examples = load_examples(str(out / "train.tfrecord*"))
+    accuracy, voiced = pitch_accuracy(examples, [4.0 * i for i in range(len(examples))], midi_dir / "greensleeves.mid")
+    assert voiced > 5000
+    assert accuracy > 0.95, accuracy
+
+
+def test_statistics_file_is_what_timbre_transfer_reads(violin_dataset):
+    from ddsp_launch.trainer.ddsp_compat import import_ddsp
+
+    import_ddsp()  # the quantile transform is one of ddsp's classes
+    with open(violin_dataset / "dataset_statistics.pkl", "rb") as f:
+        stats = pickle.load(f)
+    for key in ("mean_loudness", "mean_pitch", "mean_max_pitch_note", "mean_min_pitch_note", "quantile_transform"):
+        assert key in stats
+    # A violin melody between G3 and E6: the mean note pitch is in that range.
+    assert 55 <= stats["mean_pitch_note"] <= 88
+    assert stats["mean_loudness_note"] > stats["mean_loudness"]  # notes are louder than rests
+    quantiles = stats["quantile_transform"].transform(np.array([[stats["min_loudness_note"]], [stats["max_loudness_note"]]]))
+    assert quantiles[0, 0] < quantiles[1, 0]
+
+
+def test_mixed_formats_rates_and_channels_in_one_folder(example_audio, midi_dir, tmp_path):
+    src = tmp_path / "mixed"
+    (src / "nested").mkdir(parents=True)
+    audio, sr = sf.read(example_audio / "ode_to_joy.wav", dtype="float32")
+    stereo = np.stack([audio, 0.5 * audio], axis=1)
+    import soxr
+
+    sf.write(src / "a.flac", soxr.resample(stereo, sr, 44100), 44100, subtype="PCM_24")
+    sf.write(src / "nested" / "b.ogg", soxr.resample(audio, sr, 22050), 22050)
+    sf.write(src / "c.mp3", soxr.resample(stereo, sr, 48000), 48000)
+    sf.write(src / "d.wav", (audio * 32767).astype(np.int16), sr)
+    (src / "notes.txt").write_text("not audio")
+    out = tmp_path / "ds"
+    run_prepare(src, out, "--hop-secs", "4", "--chunk-secs", "1000", "--no-statistics")
+    manifest = json.loads((out / "manifest.json").read_text())
+    by_name = {Path(s["origin"]).name: s for s in manifest["sources"]}
+    assert set(by_name) == {"a.flac", "b.ogg", "c.mp3", "d.wav"}
+    assert (by_name["a.flac"]["sample_rate"], by_name["a.flac"]["channels"]) == (44100, 2)
+    assert (by_name["b.ogg"]["sample_rate"], by_name["c.mp3"]["sample_rate"]) == (22050, 48000)
+    per_file = by_name["d.wav"]["examples"]["train"]
+    assert all(s["examples"]["train"] == per_file for s in by_name.values())
+    # Same music in every format (files are written in sorted order, each one whole):
+    # after decoding and resampling, every copy follows the score.
+    examples = load_examples(str(out / "train.tfrecord*"))
+    assert len(examples) == 4 * per_file
+    accuracy, _ = pitch_accuracy(examples, [4.0 * (i % per_file) for i in range(len(examples))], midi_dir / "ode_to_joy.mid")
+    assert accuracy > 0.95
