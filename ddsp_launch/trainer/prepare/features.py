@@ -95,6 +95,12 @@ def f0_pyin(audio: np.ndarray, settings: PyinSettings = PyinSettings()) -> tuple
     return librosa.midi_to_hz(midi).astype(np.float32), confidence.astype(np.float32)
 
 
+def warm_up() -> None:
+    """Import librosa and load pYIN's compiled decoder (numba) in this process."""
+    f0_pyin(np.zeros(2048, np.float32))
+    loudness_db(np.zeros(2048, np.float32))
+
+
 def f0_crepe(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CREPE through ddsp's own ``compute_f0`` (needs crepe and TensorFlow)."""
     from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415

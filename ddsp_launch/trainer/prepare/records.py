@@ -42,6 +42,15 @@ class Staging:
         self.path = output.parent / f".{output.name}.partial"
 
     def check_output(self) -> None:
+        try:
+            self._check_output()
+        except PermissionError as exc:
+            raise InputError(
+                f"Cannot write to {self.output.parent} ({exc.strerror})",
+                "choose an output folder you can write to, or fix its permissions",
+            ) from exc
+
+    def _check_output(self) -> None:
         if self.output.exists() and not self.output.is_dir():
             raise InputError(f"Output {self.output} exists and is a file", "choose a folder path for the dataset")
         if self.output.is_dir() and any(self.output.iterdir()) and not self.overwrite:

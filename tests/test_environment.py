@@ -1,0 +1,75 @@
+"""The pinned training environment: one lock, installed exactly, ddsp importable without crepe."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata as md
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "trainer-py311.lock"
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"unpinned line in the lock: {line!r}"
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return pins
+
+
+def test_lock_pins_every_package_and_ddsp():
+    pins = lock_pins()
+    assert pins["ddsp"] == "3.7.0" and pins["tensorflow"] == "2.19.1" and pins["tf-keras"] == "2.19.0"
+    assert len(pins) > 100
+
+
+def test_trainer_extra_agrees_with_the_lock():
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["trainer"]
+    pins = lock_pins()
+    for req in extra:
+        name, version = req.split("==")
+        assert pins[re.sub(r"[-_.]+", "-", name).lower()] == version, req
+
+
+def test_this_environment_is_the_lock():
+    pins = lock_pins()
+    wrong = {n: (v, md.version(n)) for n, v in pins.items() if md.version(n) != v}
+    assert wrong == {}
+
+
+def test_import_ddsp_without_crepe_and_a_clear_error_when_crepe_is_used():
+    code = (
+        "from ddsp_launch.trainer.ddsp_compat import import_ddsp, crepe_available\n"
+        "assert not crepe_available()\n"
+        "ddsp = import_ddsp()\n"
+        "import ddsp.training, tensorflow as tf\n"
+        "print('version', ddsp.__version__, tf.__version__, tf.keras.__name__)\n"
+        "try:\n"
+        "    ddsp.spectral_ops.compute_f0([0.0] * 16000, 250)\n"
+        "except ImportError as e:\n"
+        "    print('error', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "version 3.7.0 2.19.1 tf_keras" in out
+    assert "error CREPE is not installed" in out and "--f0 pyin" in out
+
+
+@pytest.mark.parametrize("dist", ["ddsp", "tensorflow-probability"])
+def test_installed_packages_are_not_edited(dist):
+    """Every installed file of these packages still matches the hash in its RECORD."""
+    files = [f for f in md.distribution(dist).files if f.hash and f.suffix == ".py"]
+    assert files
+    for f in files:
+        digest = base64.urlsafe_b64encode(hashlib.new(f.hash.mode, f.locate().read_bytes()).digest()).rstrip(b"=").decode()
+        assert digest == f.hash.value, f"{f} was modified"
