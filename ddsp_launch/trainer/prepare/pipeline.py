@@ -91,8 +91,11 @@ def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray
     return chunk, examples
 
 
-def _ignore_sigint() -> None:
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the parent, and die on the SIGTERM that Pool.terminate()
+    sends (forked workers would otherwise inherit the parent's SIGTERM handler)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _raise_interrupted(signum, _frame):
@@ -232,7 +235,7 @@ def _chunk_results(tasks: list[_Task], workers: int):
     else:
         features.warm_up()
         ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(min(workers, len(tasks)), initializer=_ignore_sigint)
+    pool = ctx.Pool(min(workers, len(tasks)), initializer=_worker_signals)
     try:
         yield pool.imap(compute_chunk, tasks)
         pool.close()
