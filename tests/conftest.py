@@ -68,3 +68,15 @@ def gcs_emulator():
             os.environ.pop("STORAGE_EMULATOR_HOST", None)
         else:
             os.environ["STORAGE_EMULATOR_HOST"] = old
+
+
+@pytest.fixture(scope="session")
+def small_dataset(example_audio, tmp_path_factory) -> Path:
+    """A prepared dataset from one example file (about 40 examples), made once per session."""
+    out = tmp_path_factory.mktemp("small") / "ds"
+    subprocess.run(
+        [sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet", "--no-statistics",
+         str(example_audio / "scales.wav"), str(out)],
+        check=True, capture_output=True,
+    )
+    return out

@@ -1,0 +1,98 @@
+"""Checkpoints: save every N steps (keeping the newest few), and resume from the newest
+*complete* one. A checkpoint whose files are truncated or missing is skipped, with a
+warning, for the one before it. Remote (gs://) checkpoints count only once their index
+file, uploaded last, exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from ddsp_launch.common import gcs
+from ddsp_launch.trainer.outputs import OutputDir
+
+log = logging.getLogger("ddsp_launch.trainer")
+PREFIX = "ckpt"
+_INDEX = re.compile(rf"^{PREFIX}-(\d+)\.index$")
+
+
+def local_steps(folder: Path) -> list[int]:
+    """Steps of the checkpoints in a local folder, newest first."""
+    if not folder.is_dir():
+        return []
+    return sorted((int(m.group(1)) for p in folder.iterdir() if (m := _INDEX.match(p.name))), reverse=True)
+
+
+def is_loadable(prefix: str) -> str | None:
+    """None when every tensor of the checkpoint reads back; otherwise the reason."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, RuntimeError, IndexError) as exc:  # IndexError: truncated data
+        return str(exc).strip().splitlines()[0][:200]
+    return None
+
+
+def remote_steps(folder: OutputDir, client) -> list[int]:
+    names = gcs.list_objects(folder.remote, client)
+    base = folder.remote.path.rstrip("/") + "/" if folder.remote.path else ""
+    steps = []
+    for name in names:
+        m = _INDEX.match(name[len(base):]) if name.startswith(base) else None
+        if m:
+            steps.append(int(m.group(1)))
+    return sorted(steps, reverse=True)
+
+
+def fetch_remote(folder: OutputDir, step: int, client) -> None:
+    """Download one remote checkpoint (all its files) into the folder's local staging."""
+    uri = folder.remote
+    stem = f"{PREFIX}-{step}."
+    base = uri.path.rstrip("/") + "/" if uri.path else ""
+    for name in gcs.list_objects(gcs.GcsUri(uri.bucket, base + stem + "*"), client):
+        gcs.download(gcs.GcsUri(uri.bucket, name), folder.local / name[len(base):], client)
+
+
+def find_restorable(restore: OutputDir, client_factory=gcs.make_client) -> tuple[int, str] | None:
+    """The newest complete checkpoint as (step, local prefix), or None to start afresh."""
+    if restore.remote is not None:
+        client = client_factory()
+        candidates = remote_steps(restore, client)
+    else:
+        client = None
+        candidates = local_steps(restore.local)
+    for step in candidates:
+        if client is not None and not (restore.local / f"{PREFIX}-{step}.index").exists():
+            fetch_remote(restore, step, client)
+        prefix = str(restore.local / f"{PREFIX}-{step}")
+        problem = is_loadable(prefix)
+        if problem is None:
+            return step, prefix
+        log.warning("checkpoint %s is incomplete or corrupt (%s); trying the previous one", prefix, problem)
+    return None
+
+
+class Saver:
+    """Writes checkpoints with tf.train.CheckpointManager and mirrors them to gs://."""
+
+    def __init__(self, checkpoint, folder: OutputDir, keep: int):
+        import tensorflow as tf  # noqa: PLC0415
+
+        self.folder = folder
+        self.manager = tf.train.CheckpointManager(checkpoint, str(folder.local), max_to_keep=keep, checkpoint_name=PREFIX)
+
+    def save(self, step: int) -> str:
+        before = set(local_steps(self.folder.local))
+        path = self.manager.save(checkpoint_number=step)
+        after = set(local_steps(self.folder.local))
+        if self.folder.remote is not None:
+            files = sorted(self.folder.local.glob(f"{PREFIX}-{step}.*"), key=lambda p: p.suffix == ".index")
+            self.folder.sync(files + [self.folder.local / "checkpoint"])  # index after data, state last
+            for gone in before - after:
+                self.folder.delete_remote([f"{PREFIX}-{gone}.index", f"{PREFIX}-{gone}.data-00000-of-00001"])
+        return path

@@ -1,0 +1,316 @@
+"""The training loop: ddsp's model and Trainer (one train step), our own loop around them.
+
+Compared with ddsp's train_util.train: resume skips corrupt checkpoints, early stop uses
+a windowed mean, summaries include the learning rate and audio, SIGTERM/SIGINT save a
+checkpoint and exit with 143/130, gs:// outputs upload in the background, examples are
+shuffled (not only files), and a NaN loss stops the run before it is checkpointed.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ddsp_launch.common import gcs
+from ddsp_launch.trainer import checkpoints
+from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
+from ddsp_launch.trainer.ddsp_compat import import_ddsp
+from ddsp_launch.trainer.outputs import OutputDir, Uploader
+from ddsp_launch.trainer.task import TaskConfig
+
+log = logging.getLogger("ddsp_launch.trainer")
+EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
+SHUFFLE_BUFFER = 1000
+UPLOAD_GRACE_SECS = 20  # leaves time to exit within 30 s of SIGTERM
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class _Stop:
+    """SIGTERM / SIGINT: before the loop runs, stop at once; inside it, after this step."""
+
+    def __init__(self):
+        self.signal = None
+        self.in_loop = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame):
+        self.signal = signum
+        if not self.in_loop:
+            raise KeyboardInterrupt
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SIGTERM if self.signal == signal.SIGTERM else EXIT_SIGINT
+
+
+def stage_data(pattern: str, staging: Path) -> str:
+    """A local file pattern for the training data; gs:// records are downloaded first."""
+    if not gcs.is_gcs(pattern):
+        return pattern
+    uri = gcs.GcsUri.parse(pattern)
+    client = gcs.make_client()
+    names = gcs.list_objects(uri, client)
+    if not names:
+        raise gcs.StorageError(f"--file_pattern {pattern} matches no objects", "check the bucket and prefix")
+    folder = staging / "data"
+    for name in names:
+        target = folder / name.rsplit("/", 1)[-1]
+        if not target.exists():
+            gcs.download(gcs.GcsUri(uri.bucket, name), target, client)
+    say(f"staged {len(names)} data files from {pattern} in {folder}")
+    return str(folder / "*")
+
+
+def parse_gin(config: TaskConfig, file_pattern: str, restore_local: Path) -> None:
+    """ddsp_run's layering: defaults, the restored run's operative config, the user's
+    gin files, then the flags' bindings and the user's --gin_param (which win)."""
+    import gin  # noqa: PLC0415
+
+    from ddsp_launch.trainer.task import ddsp_gin_dir  # noqa: PLC0415
+
+    for path in [ddsp_gin_dir(), *config.gin_search_path]:
+        gin.add_config_file_search_path(str(path))
+    with gin.unlock_config():
+        gin.parse_config_file("optimization/base.gin")
+        gin.parse_config_file("eval/basic.gin")
+        operative = sorted(restore_local.glob("operative_config-*.gin"), key=lambda p: int(p.stem.split("-")[-1]))
+        if operative:
+            say(f"using the restored run's operative config {operative[-1]}")
+            gin.parse_config_file(str(operative[-1]), skip_unknown=True)
+        bindings = [
+            f"batch_size = {config.batch_size}",
+            f"learning_rate = {config.learning_rate}",
+            f"TFRecordProvider.file_pattern = {file_pattern!r}",
+            f"Trainer.checkpoints_to_keep = {config.checkpoints_to_keep}",
+            *config.gin_param,
+        ]
+        gin.parse_config_files_and_bindings(list(config.gin_file), bindings, skip_unknown=False)
+
+
+def make_strategy(info: ClusterInfo):
+    import tensorflow as tf  # noqa: PLC0415
+
+    if not info.multi_worker:
+        return tf.distribute.MirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        cluster_spec=tf.train.ClusterSpec(info.cluster), task_type=info.task_type, task_id=info.task_index,
+        num_accelerators={"GPU": len(tf.config.list_physical_devices("GPU"))}, rpc_layer="grpc",
+    )
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+
+
+def input_pipeline(provider, batch_size: int, n_files: int, n_workers: int):
+    """ddsp's records, shuffled per example (ddsp shuffles file order only), batched,
+    prefetched. With fewer files than workers, workers share the data by element."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    ds = provider.get_dataset(shuffle=True)
+    ds = ds.shuffle(SHUFFLE_BUFFER, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    if n_workers > 1 and n_files < n_workers:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        ds = ds.with_options(options)
+    return ds
+
+
+def current_lr(optimizer) -> float:
+    import tensorflow as tf  # noqa: PLC0415
+
+    lr = optimizer.learning_rate  # a (mirrored) variable tracking the schedule, or the schedule
+    if callable(lr) and not isinstance(lr, tf.Variable):
+        lr = lr(optimizer.iterations)
+    return float(tf.convert_to_tensor(lr).numpy())
+
+
+class Summaries:
+    """TensorBoard scalars (each loss, steps/s, learning rate) and audio, chief only."""
+
+    def __init__(self, folder: OutputDir | None, model, sample_batch, audio: bool):
+        import tensorflow as tf  # noqa: PLC0415
+
+        self.folder = folder
+        self.writer = tf.summary.create_file_writer(str(folder.local)) if folder else tf.summary.create_noop_writer()
+        self.sample = sample_batch if audio and folder else None
+        if self.sample is not None:
+            self._reconstruct = tf.function(lambda batch: model.get_audio_from_outputs(model(batch, training=False)))
+
+    def write(self, step: int, means: dict[str, float], steps_per_sec: float, lr: float) -> None:
+        import tensorflow as tf  # noqa: PLC0415
+
+        if self.folder is None:
+            return
+        with self.writer.as_default(step=step):
+            for name, value in means.items():
+                tf.summary.scalar(f"losses/{name}", value)
+            tf.summary.scalar("steps_per_sec", steps_per_sec)
+            tf.summary.scalar("learning_rate", lr)
+            if self.sample is not None:
+                audio = self._reconstruct(self.sample)
+                tf.summary.audio("audio/original", self.sample["audio"][:1, :, None], 16000, max_outputs=1)
+                tf.summary.audio("audio/reconstruction", audio[:1, :, None], 16000, max_outputs=1)
+        self.writer.flush()
+        self.folder.sync()
+
+
+class Hypertune:
+    def __init__(self, enabled: bool, tag: str):
+        self.tag = tag
+        self._hpt = None
+        if enabled:
+            import hypertune  # noqa: PLC0415
+
+            self._hpt = hypertune.HyperTune()
+
+    def report(self, value: float, step: int) -> None:
+        if self._hpt is not None and math.isfinite(value):
+            self._hpt.report_hyperparameter_tuning_metric(hyperparameter_metric_tag=self.tag, metric_value=value, global_step=step)
+
+
+def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    stop = _Stop()
+    try:
+        return _train(config, info, paths, trial_id, stop)
+    except KeyboardInterrupt:
+        say("stopped before training started; nothing to save")
+        return stop.exit_code if stop.signal else EXIT_SIGINT
+    except gcs.StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _train(config, info, paths, trial_id, stop) -> int:
+    ddsp = import_ddsp()
+    import gin  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    role = f"{info.task_type}:{info.task_index}" + (" (chief)" if info.is_chief else "")
+    say(f"ddsp-launch trainer: {role}, trial {trial_id or '-'}; checkpoints -> {paths.checkpoints}, "
+        f"summaries -> {paths.summaries}")
+    strategy = make_strategy(info)  # first: MultiWorkerMirroredStrategy must precede other TF ops
+    remote = any(gcs.is_gcs(p) for p in (paths.checkpoints, paths.summaries, paths.restore, paths.model))
+    uploader = Uploader() if remote else None
+    staging = Path(tempfile.mkdtemp(prefix="ddsp-launch-"))
+    ckpt_dir = OutputDir(paths.checkpoints, uploader, staging / "out")
+    restore_dir = ckpt_dir if paths.restore == paths.checkpoints else OutputDir(paths.restore, uploader, staging / "restore")
+    found = checkpoints.find_restorable(restore_dir)
+    if restore_dir.remote is not None:
+        _fetch_operative_configs(restore_dir)
+    local_pattern = stage_data(config.file_pattern, staging)
+    try:
+        parse_gin(config, local_pattern, restore_dir.local)
+    except (ValueError, KeyError, TypeError, IOError) as exc:
+        print(f"error: the gin configuration is invalid: {exc}", file=sys.stderr)
+        return 2
+
+    with strategy.scope():
+        model = ddsp.training.models.get_model()
+        trainer = ddsp.training.trainers.get_trainer_class()(model, strategy)
+    provider = gin.query_parameter("train.data_provider").scoped_configurable_fn()
+    n_workers = sum(len(hosts) for hosts in info.cluster.values()) or 1
+    dataset = input_pipeline(provider, config.batch_size, len(tf.io.gfile.glob(local_pattern)), n_workers)
+    dataset_iter = iter(trainer.distribute_dataset(dataset))
+    t0 = time.perf_counter()
+    trainer.build(next(dataset_iter))
+    if found:
+        with strategy.scope():
+            trainer.get_checkpoint().restore(found[1])
+        say(f"resumed from {found[1]} at step {int(trainer.step.numpy())}")
+    else:
+        say("no checkpoint to resume from: starting at step 0")
+
+    step = int(trainer.step.numpy())
+    saver = checkpoints.Saver(trainer.get_checkpoint(), ckpt_dir, config.checkpoints_to_keep) if info.is_chief else None
+    summary_dir = OutputDir(paths.summaries, uploader, staging / "summaries") if info.is_chief else None
+    sample = next(iter(provider.get_batch(1, shuffle=False, repeats=1))) if config.audio_summaries else None
+    summaries = Summaries(summary_dir, model, sample, config.audio_summaries)
+    if info.is_chief:
+        ddsp.training.train_util.write_gin_config(summaries.writer, str(ckpt_dir.local), step)
+        ckpt_dir.sync(sorted(ckpt_dir.local.glob("operative_config-*.gin")))
+    hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
+
+    window = collections.deque(maxlen=config.early_stop_window)
+    sums, count, tick, saved_at = collections.defaultdict(float), 0, time.perf_counter(), step
+    reason, code = "finished", EXIT_OK
+    stop.in_loop = True
+    say(f"training steps {step} -> {config.num_steps}, batch {config.batch_size} (set-up {time.perf_counter() - t0:.1f} s)")
+    while step < config.num_steps:
+        losses = {k: float(v) for k, v in trainer.train_step(dataset_iter).items()}
+        step = int(trainer.step.numpy())
+        total = losses["total_loss"]
+        if not math.isfinite(total):
+            print(f"error: the loss became {total} at step {step}; lower --learning_rate. "
+                  f"The last good checkpoint (step {saved_at}) is kept.", file=sys.stderr)
+            return _finish(EXIT_FAILED, uploader, stop)
+        window.append(total)
+        for k, v in losses.items():
+            sums[k] += v
+        count += 1
+        mean = sum(window) / len(window)
+        if step % config.log_every == 0 or step == config.num_steps:
+            say(f"step {step}/{config.num_steps}  total_loss {total:.3f}  mean({len(window)}) {mean:.3f}")
+        if step % config.steps_per_summary == 0:
+            now = time.perf_counter()
+            summaries.write(step, {k: v / count for k, v in sums.items()}, count / (now - tick), current_lr(trainer.optimizer))
+            hpt.report(mean, step)
+            sums, count, tick = collections.defaultdict(float), 0, time.perf_counter()
+        if config.early_stop_loss_value and len(window) == window.maxlen and mean <= config.early_stop_loss_value:
+            reason = f"early stop: mean loss over {len(window)} steps {mean:.3f} <= {config.early_stop_loss_value}"
+            break
+        if stop.signal:
+            reason, code = f"stopped by {signal.Signals(stop.signal).name}", stop.exit_code
+            break
+        if step % config.steps_per_save == 0 and saver:
+            saver.save(step)
+            saved_at = step
+    stop.in_loop = False
+    if saver and saved_at != step:
+        saver.save(step)
+    if window and step % config.steps_per_summary:  # not reported at this step yet
+        hpt.report(sum(window) / len(window), step)
+    where = f"checkpoint {ckpt_dir.destination}/{checkpoints.PREFIX}-{step}" if saver else "the chief saves checkpoints"
+    say(f"{reason} at step {step}; {where}")
+    if info.is_chief and paths.model not in (paths.checkpoints,):
+        _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step)
+    return _finish(code, uploader, stop)
+
+
+def _fetch_operative_configs(folder: OutputDir) -> None:
+    client = gcs.make_client()
+    base = folder.remote.path.rstrip("/") + "/" if folder.remote.path else ""
+    for name in gcs.list_objects(gcs.GcsUri(folder.remote.bucket, base + "operative_config-*.gin"), client):
+        gcs.download(gcs.GcsUri(folder.remote.bucket, name), folder.local / name[len(base):], client)
+
+
+def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int) -> None:
+    """Copy the final checkpoint and operative config to AIP_MODEL_DIR."""
+    import shutil  # noqa: PLC0415
+
+    files = [*ckpt_dir.local.glob(f"{checkpoints.PREFIX}-{step}.*"), *ckpt_dir.local.glob("operative_config-*.gin")]
+    copies = []
+    for f in files:
+        shutil.copy2(f, model_dir.local / f.name)
+        copies.append(model_dir.local / f.name)
+    model_dir.sync(sorted(copies, key=lambda p: p.suffix == ".index"))
+
+
+def _finish(code: int, uploader: Uploader | None, stop: _Stop) -> int:
+    if uploader is not None:
+        waited = time.perf_counter()
+        done = uploader.close(timeout=UPLOAD_GRACE_SECS if stop.signal else None)
+        say(f"uploads {'finished' if done else 'NOT finished'} ({time.perf_counter() - waited:.1f} s)")
+        if uploader.errors:
+            print("error: some uploads failed:\n  " + "\n  ".join(uploader.errors[:10]), file=sys.stderr)
+            return code or 3
+    return code

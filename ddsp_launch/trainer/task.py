@@ -1,0 +1,180 @@
+"""Train a DDSP model: the container's entry point (also `ddsp-launch-task`).
+
+Flags follow the original DDSP-Docker task.py. On Vertex AI, hyperparameters arrive as
+--name=value, AIP_CHECKPOINT_DIR / AIP_TENSORBOARD_LOG_DIR / AIP_MODEL_DIR choose the
+output locations, TF_CONFIG or CLUSTER_SPEC selects multi-worker training, and
+CLOUD_ML_TRIAL_ID is recorded. Every flag is checked before TensorFlow starts.
+
+Examples:
+  python -m ddsp_launch.trainer.task --save_dir runs/violin \\
+      --file_pattern 'data/violin-dataset/train.tfrecord*' --batch_size 4 --num_steps 100
+  ... --save_dir gs://my-bucket/runs/violin --file_pattern 'gs://my-bucket/violin/train.tfrecord*'
+  ... --gin_param 'RnnFcDecoder.rnn_channels = 256' --hypertune
+
+Exit codes: 0 finished (or stopped early), 2 bad flags or inputs, 3 storage error,
+130 stopped by SIGINT, 143 stopped by SIGTERM (a checkpoint was saved either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
+EXIT_BAD_INPUT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    save_dir: str | None
+    restore_dir: str | None
+    file_pattern: str
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    num_steps: int = 30000
+    steps_per_summary: int = 300
+    steps_per_save: int = 300
+    checkpoints_to_keep: int = 5
+    early_stop_loss_value: float = 0.0
+    early_stop_window: int = 100
+    hypertune: bool = False
+    hypertune_metric: str = "Loss"
+    gin_file: tuple[str, ...] = DEFAULT_GIN_FILES
+    gin_param: tuple[str, ...] = ()
+    gin_search_path: tuple[str, ...] = ()
+    log_every: int = 10
+    audio_summaries: bool = True
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _positive(kind):
+    """A number > 0. Integers also accept '16.0': tuning services may pass discrete values as doubles."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            as_float = float(text)  # ValueError here reads "invalid _positive value"
+            if kind is not int or not as_float.is_integer():
+                raise
+            value = int(as_float)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch-task"),
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    p.add_argument("--save_dir", help="checkpoints, operative config and summaries (local or gs://)")
+    p.add_argument("--restore_dir", help="resume from here instead of save_dir (default: save_dir)")
+    p.add_argument("--file_pattern", required=True, help="training TFRecords, e.g. 'data/ds/train.tfrecord*' (local or gs://)")
+    p.add_argument("--batch_size", type=_positive(int), default=32)
+    p.add_argument("--learning_rate", type=_positive(float), default=3e-4)
+    p.add_argument("--num_steps", type=_positive(int), default=30000, help="train until this global step")
+    p.add_argument("--steps_per_summary", type=_positive(int), default=300)
+    p.add_argument("--steps_per_save", type=_positive(int), default=300)
+    p.add_argument("--checkpoints_to_keep", type=_positive(int), default=5)
+    p.add_argument("--early_stop_loss_value", type=float, default=0.0,
+                   help="stop when the mean total loss over --early_stop_window steps falls to this (0: never)")
+    p.add_argument("--early_stop_window", type=_positive(int), default=100)
+    p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=False,
+                   help="report the windowed mean loss with cloudml-hypertune")
+    p.add_argument("--hypertune_metric", default="Loss", help="metric tag; must equal the study's metricId (default: Loss)")
+    p.add_argument("--gin_file", action="append", default=None,
+                   help=f"gin config, repeatable (default: {' + '.join(DEFAULT_GIN_FILES)})")
+    p.add_argument("--gin_param", action="append", default=[], help="gin binding, repeatable, e.g. 'batch_size = 16'")
+    p.add_argument("--gin_search_path", action="append", default=[], help="extra folder for gin files, repeatable")
+    p.add_argument("--log_every", type=_positive(int), default=10, help="print progress every N steps")
+    p.add_argument("--audio_summaries", type=_bool, nargs="?", const=True, default=True,
+                   help="write original and reconstructed audio to TensorBoard at each summary")
+    return p
+
+
+def ddsp_gin_dir() -> Path | None:
+    """ddsp's bundled gin folder, found without importing ddsp (or TensorFlow)."""
+    spec = importlib.util.find_spec("ddsp")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "training" / "gin"
+
+
+class TaskError(Exception):
+    def __init__(self, message: str, fix: str | None = None, exit_code: int = EXIT_BAD_INPUT):
+        super().__init__(message if not fix else f"{message}\n  Fix: {fix}")
+        self.exit_code = exit_code
+
+
+def validate(args: argparse.Namespace) -> TaskConfig:
+    """Everything that can be checked without TensorFlow."""
+    gin_files = tuple(args.gin_file) if args.gin_file else DEFAULT_GIN_FILES
+    search = [Path(p) for p in args.gin_search_path]
+    for path in search:
+        if not path.is_dir():
+            raise TaskError(f"--gin_search_path {path} is not a folder")
+    base = ddsp_gin_dir()
+    for name in gin_files:
+        if name.startswith("gs://"):
+            continue
+        candidates = [Path(name)] + [d / name for d in ([base] if base else []) + search]
+        if not any(c.is_file() for c in candidates):
+            raise TaskError(f"--gin_file {name} not found (looked in ., {', '.join(str(d) for d in ([base] if base else []) + search)})",
+                            "give a path to a .gin file, one of ddsp's (e.g. models/solo_instrument.gin), or add --gin_search_path")
+    for binding in args.gin_param:
+        if "=" not in binding:
+            raise TaskError(f"--gin_param {binding!r} is not a binding", "write it as 'Name.parameter = value'")
+    if not args.file_pattern.startswith("gs://") and not glob.glob(os.path.expanduser(args.file_pattern)):
+        raise TaskError(f"--file_pattern {args.file_pattern!r} matches no files",
+                        "prepare a dataset first (ddsp-launch prepare AUDIO DIR), then pass 'DIR/train.tfrecord*'")
+    if not args.hypertune_metric.strip():
+        raise TaskError("--hypertune_metric must not be empty")
+    return TaskConfig(
+        save_dir=args.save_dir, restore_dir=args.restore_dir, file_pattern=args.file_pattern,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, num_steps=args.num_steps,
+        steps_per_summary=args.steps_per_summary, steps_per_save=args.steps_per_save,
+        checkpoints_to_keep=args.checkpoints_to_keep, early_stop_loss_value=args.early_stop_loss_value,
+        early_stop_window=args.early_stop_window, hypertune=args.hypertune, hypertune_metric=args.hypertune_metric,
+        gin_file=gin_files, gin_param=tuple(args.gin_param), gin_search_path=tuple(args.gin_search_path),
+        log_every=args.log_every, audio_summaries=args.audio_summaries,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ddsp_launch.trainer import cluster  # noqa: PLC0415
+
+    try:
+        config = validate(args)
+        info = cluster.from_environment(os.environ)
+        paths = cluster.output_paths(config.save_dir, config.restore_dir, os.environ)
+    except (TaskError, cluster.ClusterConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", EXIT_BAD_INPUT)
+    from ddsp_launch.trainer import loop  # noqa: PLC0415  (imports TensorFlow)
+
+    return loop.run(config, info, paths, trial_id=os.environ.get("CLOUD_ML_TRIAL_ID"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

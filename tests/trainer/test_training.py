@@ -1,0 +1,169 @@
+"""Real DDSP training on prepared audio: checkpoints, summaries, resume, hypertune,
+SIGTERM, corrupt checkpoints, gs:// outputs, two workers, and a falling loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+FAST = ["--batch_size", "2", "--log_every", "1"]
+
+
+def task(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.task", *map(str, args)],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    return proc
+
+
+def ok(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def losses(stdout: str) -> list[float]:
+    return [float(m) for m in re.findall(r"^step \d+/\d+  total_loss ([\d.]+)", stdout, re.M)]
+
+
+def summary_tags(folder: Path) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for events in folder.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+def ckpt_steps(folder: Path) -> list[int]:
+    return sorted(int(p.name[5:-6]) for p in folder.glob("ckpt-*.index"))
+
+
+@pytest.fixture(scope="module")
+def trained(small_dataset, tmp_path_factory):
+    """Two runs into one folder: 0 -> 6 steps, then resumed to 9."""
+    run = tmp_path_factory.mktemp("train") / "run"
+    metrics = run.parent / "hypertune.metrics"
+    pattern = str(small_dataset / "train.tfrecord*")
+    common = ["--save_dir", run, "--file_pattern", pattern, *FAST, "--steps_per_summary", "3", "--steps_per_save", "3",
+              "--hypertune", "--checkpoints_to_keep", "5"]
+    env = {"CLOUD_ML_HP_METRIC_FILE": str(metrics), "CLOUD_ML_TRIAL_ID": "7"}
+    first = ok(task(*common, "--num_steps", "6", env=env))
+    first.metrics = metrics.read_text()  # cloudml-hypertune rewrites the file in each process
+    second = ok(task(*common, "--num_steps", "9", "--audio_summaries=false", env=env))
+    second.metrics = metrics.read_text()
+    return run, metrics, first, second, pattern
+
+
+def test_checkpoints_operative_config_and_summaries_exist(trained):
+    run, _, first, _, _ = trained
+    assert ckpt_steps(run) == [3, 6, 9]
+    assert (run / "operative_config-0.gin").exists() and (run / "operative_config-6.gin").exists()
+    operative = (run / "operative_config-0.gin").read_text()
+    assert "RnnFcDecoder.rnn_channels = 512" in operative and "\nlearning_rate = 0.0003\n" in operative
+    tags = summary_tags(run / "summaries" / "train")
+    assert {"losses/total_loss", "losses/spectral_loss", "steps_per_sec", "learning_rate",
+            "audio/original", "audio/reconstruction"} <= tags
+    assert "trial 7" in first.stdout
+
+
+def test_second_run_resumes_at_the_saved_step(trained):
+    _, _, _, second, _ = trained
+    assert re.search(r"resumed from .*ckpt-6 at step 6", second.stdout)
+    assert "step 7/9" in second.stdout and "step 1/9" not in second.stdout
+
+
+def test_hypertune_metrics_hold_the_tag_with_finite_values(trained):
+    _, _, first, second, _ = trained
+    for run, steps in ((first, [3, 6]), (second, [9])):  # each summary, and the end (once)
+        lines = [json.loads(line) for line in run.metrics.splitlines()]
+        assert [int(x["global_step"]) for x in lines] == steps
+        assert all(0 < float(x["Loss"]) < 1000 for x in lines)
+        assert all(x["trial"] == "7" for x in lines)
+
+
+def test_truncated_newest_checkpoint_is_skipped(trained, tmp_path):
+    run, *_, pattern = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    data = copy / "ckpt-9.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    proc = ok(task("--save_dir", copy, "--file_pattern", pattern, *FAST, "--num_steps", "7", "--audio_summaries=false"))
+    assert "ckpt-9 is incomplete or corrupt" in proc.stderr
+    assert re.search(r"resumed from .*ckpt-6 at step 6", proc.stdout)
+
+
+def test_sigterm_saves_a_loadable_checkpoint_and_exits_143_within_30s(small_dataset, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ddsp_launch.trainer.task", "--save_dir", str(run), "--file_pattern",
+         str(small_dataset / "train.tfrecord*"), *FAST, "--num_steps", "1000", "--steps_per_save", "500",
+         "--audio_summaries=false"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("step 2/"):
+            break
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stdout.read()
+    proc.wait(timeout=60)
+    elapsed = time.monotonic() - sent
+    assert proc.returncode == 143, rest
+    assert elapsed < 30
+    assert "stopped by SIGTERM" in rest
+    steps = ckpt_steps(run)
+    assert steps and steps[-1] >= 2
+    from ddsp_launch.trainer.checkpoints import is_loadable
+
+    assert is_loadable(str(run / f"ckpt-{steps[-1]}")) is None
+
+
+def test_loss_falls_over_a_short_run(small_dataset, tmp_path):
+    proc = ok(task("--save_dir", tmp_path / "run", "--file_pattern", small_dataset / "train.tfrecord*",
+                   "--batch_size", "4", "--log_every", "1", "--num_steps", "24", "--learning_rate", "0.001",
+                   "--audio_summaries=false"))
+    values = losses(proc.stdout)
+    assert len(values) == 24
+    first, last = sum(values[:6]) / 6, sum(values[-6:]) / 6
+    assert last < first * 0.9, values
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_together_and_only_the_chief_writes(small_dataset, tmp_path):
+    chief_port, worker_port = free_ports(2)
+    cluster = {"chief": [f"127.0.0.1:{chief_port}"], "worker": [f"127.0.0.1:{worker_port}"]}
+    procs = {}
+    for role in ("chief", "worker"):
+        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": role, "index": 0}})}
+        procs[role] = subprocess.Popen(
+            [sys.executable, "-m", "ddsp_launch.trainer.task", "--save_dir", str(tmp_path / role), "--file_pattern",
+             str(small_dataset / "train.tfrecord*"), *FAST, "--num_steps", "4", "--steps_per_save", "2",
+             "--steps_per_summary", "2", "--audio_summaries=false"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+    out = {role: p.communicate(timeout=600) for role, p in procs.items()}
+    for role, p in procs.items():
+        assert p.returncode == 0, out[role][1][-3000:]
+    assert losses(out["chief"][0]) == losses(out["worker"][0])  # one model, in sync
+    assert ckpt_steps(tmp_path / "chief") == [2, 4]
+    assert list((tmp_path / "worker").rglob("*")) == []
