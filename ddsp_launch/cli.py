@@ -43,6 +43,29 @@ def prepare(ctx: typer.Context) -> None:
     raise typer.Exit(process.run_module("ddsp_launch.trainer.prepare", args))
 
 
+TRAIN_HELP = """Train a DDSP model on a prepared dataset, on this machine (process runtime).
+
+Takes the trainer's own flags (the original DDSP-Docker task.py's): run
+`ddsp-launch train --help` for all of them. Resumes from the newest checkpoint in
+--save_dir; Ctrl-C saves a checkpoint first.
+
+Example: ddsp-launch train --save_dir runs/violin --file_pattern 'data/violin-dataset/train.tfrecord*' --batch_size 4 --num_steps 300
+"""
+
+
+@app.command(
+    "train",
+    help=TRAIN_HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+)
+def train(ctx: typer.Context) -> None:
+    args = list(ctx.args)
+    if not any(a in ("-h", "--help") for a in args):
+        process.require_trainer_stack("`ddsp-launch train`")
+    os.environ["DDSP_LAUNCH_PROG"] = "ddsp-launch train"
+    raise typer.Exit(process.run_module("ddsp_launch.trainer.task", args))
+
+
 @app.command("version")
 def version() -> None:
     """Print the versions of ddsp-launch and, when installed, the training stack."""
