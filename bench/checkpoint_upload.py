@@ -22,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def start_emulator() -> subprocess.Popen:
     with socket.socket() as s:
@@ -61,17 +59,10 @@ def run(args) -> None:
     from ddsp_launch.trainer.outputs import OutputDir, Uploader
     from ddsp_launch.trainer.task import TaskConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
-    dataset = args.dataset
-    if dataset is None:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import render_examples
+    from common import example_dataset
 
-        audio = ROOT / "data" / "examples" / "violin"
-        render_examples.render_all(audio, "violin")
-        dataset = tmp / "ds"
-        subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet", "--no-statistics",
-                        str(audio / "scales.wav"), str(dataset)], check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ckpt-"))
+    dataset = args.dataset or example_dataset(tmp / "ds", "scales.wav")
     ddsp = import_ddsp()
     import gin
     import tensorflow as tf
@@ -93,7 +84,7 @@ def run(args) -> None:
         folder = OutputDir(f"gs://bench/{mode}", uploader, tmp / mode)
         saver = checkpoints.Saver(trainer.get_checkpoint(), folder, keep=3)
         stalls, step_times = [], []
-        for i in range(args.saves):
+        for _ in range(args.saves):
             for _ in range(args.steps_between):
                 t0 = time.perf_counter()
                 trainer.train_step(it)

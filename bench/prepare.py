@@ -22,12 +22,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from common import ROOT, EXAMPLE_AUDIO, example_audio, render_examples
 
-import render_examples  # noqa: E402
-
-from ddsp_launch.trainer.prepare import features  # noqa: E402
+from ddsp_launch.trainer.prepare import features
 
 
 def pyin_with(settings: features.PyinSettings, audio: np.ndarray):
@@ -102,11 +99,12 @@ def bench_pipeline(audio_dir: Path, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audio", type=Path, default=ROOT / "data" / "examples" / "violin")
+    parser.add_argument("--audio", type=Path, default=EXAMPLE_AUDIO)
     parser.add_argument("--excerpt-secs", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="also time the examples repeated this many times")
     args = parser.parse_args()
-    render_examples.render_all(args.audio, "violin")
+    if args.audio == EXAMPLE_AUDIO:
+        example_audio()
     bench_estimators(args.audio, args.excerpt_secs)
     for repeat in sorted({1, args.repeat}):
         bench_pipeline(args.audio, repeat)

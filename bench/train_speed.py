@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 MEASURE = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[1:])\n"
@@ -67,17 +66,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--dataset", type=Path, help="prepared dataset folder (default: prepare the example violin)")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
-    dataset = args.dataset
-    if dataset is None:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import render_examples
+    from common import example_dataset
 
-        audio = ROOT / "data" / "examples" / "violin"
-        render_examples.render_all(audio, "violin")
-        dataset = tmp / "ds"
-        subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet", "--no-statistics",
-                        str(audio), str(dataset)], check=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    dataset = args.dataset or example_dataset(tmp / "ds")
     pattern = str(dataset / "train.tfrecord*")
     big = str(10 * args.steps)  # no periodic save or summary inside the measured window
     ours = [sys.executable, "-m", "ddsp_launch.trainer.task", "--save_dir", str(tmp / "ours"), "--file_pattern", pattern,

@@ -18,6 +18,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _run_trainer_module(ctx: typer.Context, command: str, module: str) -> None:
+    """Run a container-side entry point here; its options (and --help) are defined once, there."""
+    args = list(ctx.args)
+    if not any(a in ("-h", "--help") for a in args):
+        process.require_trainer_stack(f"`ddsp-launch {command}`")
+    os.environ["DDSP_LAUNCH_PROG"] = f"ddsp-launch {command}"
+    raise typer.Exit(process.run_module(module, args))
+
+
 PREPARE_HELP = """Turn a folder of recordings into a DDSP training dataset.
 
 INPUT is a folder, file, glob or gs://BUCKET/PREFIX of wav/flac/ogg/mp3 files (any rate,
@@ -32,15 +44,10 @@ Example: ddsp-launch prepare data/examples/violin data/violin-dataset --eval-fra
 @app.command(
     "prepare",
     help=PREPARE_HELP,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    context_settings=PASSTHROUGH,
 )
 def prepare(ctx: typer.Context) -> None:
-    # The options are defined once, by the container-side entry point; it prints --help.
-    args = list(ctx.args)
-    if not any(a in ("-h", "--help") for a in args):
-        process.require_trainer_stack("`ddsp-launch prepare`")
-    os.environ["DDSP_LAUNCH_PROG"] = "ddsp-launch prepare"
-    raise typer.Exit(process.run_module("ddsp_launch.trainer.prepare", args))
+    _run_trainer_module(ctx, "prepare", "ddsp_launch.trainer.prepare")
 
 
 TRAIN_HELP = """Train a DDSP model on a prepared dataset, on this machine (process runtime).
@@ -56,14 +63,10 @@ Example: ddsp-launch train --save_dir runs/violin --file_pattern 'data/violin-da
 @app.command(
     "train",
     help=TRAIN_HELP,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    context_settings=PASSTHROUGH,
 )
 def train(ctx: typer.Context) -> None:
-    args = list(ctx.args)
-    if not any(a in ("-h", "--help") for a in args):
-        process.require_trainer_stack("`ddsp-launch train`")
-    os.environ["DDSP_LAUNCH_PROG"] = "ddsp-launch train"
-    raise typer.Exit(process.run_module("ddsp_launch.trainer.task", args))
+    _run_trainer_module(ctx, "train", "ddsp_launch.trainer.task")
 
 
 @app.command("version")
