@@ -97,17 +97,54 @@ def bench_pipeline(audio_dir: Path, repeat: int) -> None:
     print(f"goal >= 10x real time on 2 cores: {'met' if rates[cores] >= 10 else 'NOT met'} ({rates[cores]:.1f}x)")
 
 
+MAXRSS = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
+def bench_long_file_memory(audio_dir: Path, minutes: float) -> None:
+    """Peak memory of prepare on one short and one long 44.1 kHz stereo file: bounded
+    memory means the long file costs no more than the short one."""
+    import soxr
+
+    clips = [sf.read(p, dtype="float32")[0] for p in sorted(audio_dir.glob("*.wav"))]
+    music = soxr.resample(np.concatenate(clips), 16000, 44100)
+    print("\n# peak memory (largest process: the parent holds TensorFlow) vs file length, 44.1 kHz stereo")
+    peaks = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, seconds in (("short", 60.0), ("long", minutes * 60)):
+            path = Path(tmp) / f"{label}.flac"
+            with sf.SoundFile(path, "w", 44100, 2, subtype="PCM_16") as f:
+                written = 0
+                while written < seconds * 44100:
+                    block = music[: int(min(len(music), seconds * 44100 - written))]
+                    f.write(np.stack([block, block], axis=1))
+                    written += len(block)
+            decoded_mb = written * 2 * 4 / 1e6
+            out = subprocess.run([sys.executable, "-c", MAXRSS, sys.executable, "-m", "ddsp_launch.trainer.prepare",
+                                  "--quiet", "--no-statistics", str(path), f"{tmp}/{label}-ds"],
+                                 check=True, capture_output=True, text=True).stdout
+            peaks[label] = int(out.split()[-1]) / 1024
+            print(f"{label:5s} {seconds / 60:5.1f} min (decoded whole: {decoded_mb:6.0f} MB): peak {peaks[label]:6.0f} MiB")
+    print(f"long / short peak memory: {peaks['long'] / peaks['short']:.2f}x for {minutes:.0f}x the audio")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, default=EXAMPLE_AUDIO)
     parser.add_argument("--excerpt-secs", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="also time the examples repeated this many times")
+    parser.add_argument("--long-minutes", type=float, default=20.0, help="length of the long file for the memory test")
     args = parser.parse_args()
     if args.audio == EXAMPLE_AUDIO:
         example_audio()
     bench_estimators(args.audio, args.excerpt_secs)
     for repeat in sorted({1, args.repeat}):
         bench_pipeline(args.audio, repeat)
+    bench_long_file_memory(args.audio, args.long_minutes)
 
 
 if __name__ == "__main__":
