@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ddsp_launch import __version__, process
+from ddsp_launch import __version__
+from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import LaunchError
 
 app = typer.Typer(
@@ -67,6 +70,144 @@ Example: ddsp-launch train --save_dir runs/violin --file_pattern 'data/violin-da
 )
 def train(ctx: typer.Context) -> None:
     _run_trainer_module(ctx, "train", "ddsp_launch.trainer.task")
+
+
+def _say(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _progress(line: str) -> None:
+    typer.echo(f"  {line}", err=True)
+
+
+BUILD_HELP = """Build the training image (and push it with --push).
+
+The tag is a hash of the Dockerfile, the lock files and the code: an unchanged checkout
+is not rebuilt, and a registry that has the tag is not pushed to. Behind a
+TLS-intercepting proxy, pip in the build uses --ca-bundle (or PIP_CERT /
+REQUESTS_CA_BUNDLE / SSL_CERT_FILE); the bundle never reaches the image.
+
+Examples:
+  ddsp-launch build --cpu
+  ddsp-launch build --gpu --push us-central1-docker.pkg.dev/my-project/ddsp/trainer
+"""
+
+
+@app.command("build", help=BUILD_HELP)
+def build_cmd(
+    gpu: bool = typer.Option(True, "--gpu/--cpu", help="NVIDIA GPU image (Dockerfile) or CPU image (Dockerfile.cpu)"),
+    base_image: Optional[str] = typer.Option(None, help="base image with Python 3.11 [default: python:3.11-slim-bookworm]"),
+    ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip behind a TLS-intercepting proxy"),
+    push: Optional[str] = typer.Option(None, metavar="REPOSITORY", help="push here, e.g. REGION-docker.pkg.dev/PROJECT/REPO/IMAGE or HOST:PORT/NAME"),
+    registry_user: Optional[str] = typer.Option(None, help="user name for --push (password from DDSP_LAUNCH_REGISTRY_PASSWORD); Artifact Registry uses your Application Default Credentials"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the docker commands; do nothing"),
+    write_dockerfiles: bool = typer.Option(False, "--write-dockerfiles", help="rewrite Dockerfile, Dockerfile.cpu and .dockerignore from the template, then stop"),
+) -> None:
+    from ddsp_launch.image import build as image_build
+    from ddsp_launch.image import dockerfile
+    from ddsp_launch.spec import ca_bundle_from_env, check_ca_bundle
+
+    if write_dockerfiles:
+        for path in dockerfile.write_committed_files():
+            typer.echo(f"wrote {path}")
+        return
+    ca = check_ca_bundle(ca_bundle) if ca_bundle else ca_bundle_from_env()
+    spec = image_build.BuildSpec(
+        variant="gpu" if gpu else "cpu", base_image=base_image or dockerfile.DEFAULT_BASE_IMAGE,
+        ca_bundle=ca, push_to=push, registry_user=registry_user,
+    )
+    plan = image_build.plan(spec)
+    if dry_run:
+        typer.echo(plan.context.dockerfile_text)
+        typer.echo(f"# build context: {plan.describe_context()}")
+        for cmd in plan.commands():
+            typer.echo(cmd)
+        return
+    from ddsp_launch.adapters import docker_engine
+
+    engine = docker_engine.connect()
+    _say(f"building {plan.local_ref} from {spec.base_image} (context: {plan.describe_context()})")
+    result = image_build.build(plan, engine, _progress, warn=_say)
+    typer.echo(f"image:  {result.image}  ({'built' if result.built else 'up to date, not rebuilt'})")
+    typer.echo(f"id:     {result.image_id}")
+    if result.remote:
+        typer.echo(f"pushed: {result.remote}  ({'pushed' if result.pushed else 'registry had it, not pushed'})")
+        typer.echo(f"digest: {result.digest}")
+        typer.echo(f"pull:   {result.pinned_ref}")
+    typer.echo(f"record: {result.record}")
+
+
+RUN_HELP = """Train on this machine, in the training image (Docker) or as a local process.
+
+DATA is a folder written by `ddsp-launch prepare` (or a TFRecord glob, or gs://...);
+OUTPUT a folder (or gs://...) for checkpoints and TensorBoard summaries. A rerun with
+the same OUTPUT resumes; Ctrl-C stops cleanly after saving a checkpoint. Flags after
+`--` go to the trainer as they are (see `ddsp-launch train --help`).
+
+Examples:
+  ddsp-launch run data/violin-dataset runs/violin --cpu --num-steps 300
+  ddsp-launch run gs://my-bucket/violin gs://my-bucket/runs/violin --gpu -- --gin_param 'RnnFcDecoder.rnn_channels = 256'
+"""
+
+
+@app.command("run", help=RUN_HELP, context_settings={"allow_extra_args": True})
+def run_cmd(
+    ctx: typer.Context,
+    data: str = typer.Argument(..., help="prepared dataset folder, TFRecord glob, or gs://BUCKET/PREFIX"),
+    output: str = typer.Argument(..., help="folder or gs://BUCKET/PREFIX for checkpoints and summaries"),
+    runtime: str = typer.Option("auto", help="docker, process, or auto (docker when its engine answers)"),
+    gpu: bool = typer.Option(False, "--gpu/--cpu", help="train on NVIDIA GPUs (docker --gpus all) or the CPU"),
+    image: Optional[str] = typer.Option(None, help="use this image instead of building one from this checkout"),
+    base_image: Optional[str] = typer.Option(None, help="base image for the build [default: python:3.11-slim-bookworm]"),
+    ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip during the build"),
+    batch_size: int = typer.Option(32, min=1),
+    learning_rate: float = typer.Option(3e-4),
+    num_steps: int = typer.Option(30000, min=1),
+    steps_per_summary: int = typer.Option(300, min=1),
+    steps_per_save: int = typer.Option(300, min=1),
+    early_stop_loss_value: float = typer.Option(0.0, min=0.0),
+    gin_file: list[str] = typer.Option([], help="gin config file, repeatable [default: ddsp's solo_instrument + tfrecord]"),
+    gin_param: list[str] = typer.Option([], help="gin binding, repeatable"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the exact command; do nothing"),
+) -> None:
+    from ddsp_launch.runtime import local
+    from ddsp_launch.spec import LocalRunSpec, TrainingParams
+
+    params = TrainingParams(
+        batch_size=batch_size, learning_rate=learning_rate, num_steps=num_steps,
+        steps_per_summary=steps_per_summary, steps_per_save=steps_per_save,
+        early_stop_loss_value=early_stop_loss_value, gin_files=tuple(gin_file), gin_params=tuple(gin_param),
+        extra_args=tuple(ctx.args),
+    )
+    spec = LocalRunSpec(
+        data=data, output=output, params=params, runtime=runtime, device="gpu" if gpu else "cpu",
+        image=image, base_image=base_image, ca_bundle=ca_bundle,
+    ).validate()
+    if dry_run:
+        _print_run_plan(spec)
+        return
+    outcome = local.run(spec, _say, _progress)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_run_plan(spec) -> None:
+    import shlex
+
+    from ddsp_launch.image import build as image_build
+    from ddsp_launch.runtime import container, local
+
+    if spec.runtime == "process":
+        typer.echo(shlex.join([sys.executable, "-m", "ddsp_launch.trainer.task", *local.process_argv(spec)]))
+        return
+    image = spec.image
+    if image is None:
+        plan = image_build.plan(local.build_spec(spec))
+        typer.echo(plan.context.dockerfile_text)
+        typer.echo(f"# build context: {plan.describe_context()}")
+        for cmd in plan.commands():
+            typer.echo(cmd)
+        image = plan.local_ref
+    typer.echo(container.plan(spec, image).command_line())
 
 
 @app.command("version")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ddsp_launch import process
+from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import MissingDependencyError
 
 

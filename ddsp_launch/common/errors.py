@@ -39,3 +39,13 @@ class Interrupted(LaunchError):
     """Stopped by SIGINT / SIGTERM; whatever was complete is kept."""
 
     exit_code = 130
+
+
+class EngineUnavailable(MissingDependencyError):
+    """The Docker engine cannot be reached (not installed, not running, not permitted)."""
+
+
+class ImageError(LaunchError):
+    """Building, tagging, pushing or pulling an image failed (registry refusals included)."""
+
+    exit_code = 5

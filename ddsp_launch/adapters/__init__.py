@@ -1,0 +1,1 @@
+"""Thin adapters that act on the world: the Docker engine, image registries."""

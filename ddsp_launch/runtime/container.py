@@ -1,0 +1,154 @@
+"""`docker run` of the training image, planned from a run spec (pure).
+
+One plan, two renderings: the docker SDK's arguments (what runs) and the equivalent
+`docker run` command line (what --dry-run prints). Local data is mounted read-only at
+/data, local output writable at /output; gs:// paths pass through, with the user's
+Application Default Credentials mounted read-only at run time (never in the image).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.spec import LocalRunSpec
+
+DATA_MOUNT = "/data"
+OUTPUT_MOUNT = "/output"
+CREDENTIALS_MOUNT = "/run/secrets/google/application_default_credentials.json"
+IMAGE_USER = "1000:1000"  # the image's non-root `ddsp` user
+PASSED_ENV = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "CLOUD_ML_TRIAL_ID", "TF_CPP_MIN_LOG_LEVEL")
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    image: str
+    args: tuple[str, ...]  # the trainer's flags (the image's entry point is its task)
+    mounts: tuple[Mount, ...]
+    env: tuple[tuple[str, str], ...]
+    user: str
+    gpus: bool
+    name: str
+    network: str | None = None
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    def argv(self) -> list[str]:
+        """The equivalent `docker run` command."""
+        cmd = ["docker", "run", "--rm", "--init", "--name", self.name, "--user", self.user]
+        if self.gpus:
+            cmd += ["--gpus", "all"]
+        if self.network:
+            cmd += ["--network", self.network]
+        for m in self.mounts:
+            cmd += ["--volume", f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}"]
+        for k, v in self.env:
+            cmd += ["--env", f"{k}={v}"]
+        for k, v in self.labels:
+            cmd += ["--label", f"{k}={v}"]
+        return cmd + [self.image, *self.args]
+
+    def command_line(self) -> str:
+        return shlex.join(self.argv())
+
+    def sdk_create_kwargs(self) -> dict:
+        return {"user": self.user, "environment": dict(self.env), "name": self.name, "labels": dict(self.labels)}
+
+    def sdk_host_config(self) -> dict:
+        from docker.types import DeviceRequest  # the SDK, imported only to act
+
+        hc: dict = {
+            "binds": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in self.mounts},
+            "init": True,
+        }
+        if self.gpus:
+            hc["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        if self.network:
+            hc["network_mode"] = self.network
+        return hc
+
+
+def adc_file() -> Path | None:
+    """The user's Application Default Credentials file, when there is one."""
+    named = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if named:
+        return Path(named)
+    default = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
+    return default if default.is_file() else None
+
+
+def plan(spec: LocalRunSpec, image: str, host_uid: int | None = None, host_gid: int | None = None) -> ContainerPlan:
+    """Map a validated spec onto the container's file system, user and devices."""
+    host_uid = os.getuid() if host_uid is None else host_uid
+    host_gid = os.getgid() if host_gid is None else host_gid
+    mounts: list[Mount] = []
+    env: list[tuple[str, str]] = []
+
+    pattern = spec.file_pattern()
+    if spec.data_is_gcs:
+        file_pattern = pattern
+    else:
+        data_dir = _fixed_dir(pattern)
+        mounts.append(Mount(str(data_dir), DATA_MOUNT, True))
+        file_pattern = f"{DATA_MOUNT}/{Path(pattern).relative_to(data_dir).as_posix()}"
+
+    if spec.output_is_gcs:
+        save_dir = spec.output
+    else:
+        mounts.append(Mount(str(Path(spec.output).resolve()), OUTPUT_MOUNT, False))
+        save_dir = OUTPUT_MOUNT
+
+    network = None
+    if spec.data_is_gcs or spec.output_is_gcs:
+        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+        creds = adc_file()
+        if creds is not None:
+            if not creds.is_file():
+                raise InputError(f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist",
+                                 "point it at your key file, or unset it and run `gcloud auth application-default login`")
+            mounts.append(Mount(str(creds.resolve()), CREDENTIALS_MOUNT, True))
+            env.append(("GOOGLE_APPLICATION_CREDENTIALS", CREDENTIALS_MOUNT))
+        elif not emulator:
+            raise InputError(
+                "gs:// paths need Google Cloud credentials, and none were found on this machine",
+                "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file",
+            )
+        if emulator and (urlsplit(emulator if "//" in emulator else f"http://{emulator}").hostname
+                         in ("localhost", "127.0.0.1", "::1")):
+            network = "host"  # a storage emulator on this machine's loopback
+    env += [(k, os.environ[k]) for k in PASSED_ENV if os.environ.get(k)]
+
+    # Non-root always: the host user's own ids (so outputs belong to them), or, when the
+    # host user is root, the image's `ddsp` user (the runner hands the files back after).
+    user = IMAGE_USER if host_uid == 0 else f"{host_uid}:{host_gid}"
+    if user != IMAGE_USER:
+        env.append(("HOME", "/tmp"))
+
+    args = (f"--save_dir={save_dir}", f"--file_pattern={file_pattern}", *spec.params.task_args())
+    return ContainerPlan(
+        image=image, args=args, mounts=tuple(mounts), env=tuple(env), user=user,
+        gpus=spec.device == "gpu", name=f"ddsp-launch-{uuid.uuid4().hex[:8]}", network=network,
+        labels=(("ddsp-launch.output", spec.output),),
+    )
+
+
+def _fixed_dir(pattern: str) -> Path:
+    """The deepest folder of a glob that has no wildcard in it."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts[:-1]:
+        if any(c in part for c in "*?["):
+            break
+        fixed.append(part)
+    return Path(*fixed)
