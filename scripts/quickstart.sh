@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: set up, render example violin audio, prepare it
-# as a DDSP dataset, and train a small model on it (as a local process).
+# as a DDSP dataset, and train a small model on it: in the CPU training image when a
+# Docker engine answers (building it first), otherwise as a local process (it says so).
 #
 #   bash scripts/quickstart.sh
+#   DDSP_LAUNCH_BASE_IMAGE=local/debian:bookworm bash scripts/quickstart.sh   # offline base image
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -23,8 +25,9 @@ fi
 STEPS=${DDSP_LAUNCH_STEPS:-30}
 MODEL="$DATA/violin-model"
 printf '\033[1m==> %s\033[0m\n' "training a small model ($STEPS steps; rerun to continue, Ctrl-C saves)" >&2
-"$VENV/bin/ddsp-launch" train --save_dir "$MODEL" --file_pattern "$DATA/violin-dataset/train.tfrecord*" \
-  --batch_size 4 --num_steps "$STEPS" --steps_per_save 10 --steps_per_summary 10 --log_every 5
+"$VENV/bin/ddsp-launch" run "$DATA/violin-dataset" "$MODEL" --cpu --runtime "${DDSP_LAUNCH_RUNTIME:-auto}" \
+  --base-image "${DDSP_LAUNCH_BASE_IMAGE:-python:3.11-slim-bookworm}" \
+  --batch-size 4 --num-steps "$STEPS" --steps-per-save 10 --steps-per-summary 10 -- --log_every 5
 
 cat <<MSG
 

@@ -76,7 +76,7 @@ class BuildPlan:
 
     def describe_context(self) -> str:
         files = self.context.files
-        names = sorted({a.split("/")[0] if a.startswith("ddsp_launch/") else a for a, _ in files})
+        names = sorted({f.arcname.split("/")[0] if f.arcname.startswith("ddsp_launch/") else f.arcname for f in files})
         extra = f" + {context.CA_NAME} (builder stage only)" if self.spec.ca_bundle else ""
         return f"{len(files) + 1} files, {self.context.size / 1024:.0f} KiB: Dockerfile, {', '.join(names)}{extra}"
 

@@ -21,22 +21,31 @@ CA_NAME = "build-ca.pem"
 
 
 @dataclass(frozen=True)
+class ContextFile:
+    arcname: str  # path in the context
+    data: bytes
+    executable: bool = False
+
+
+@dataclass(frozen=True)
 class BuildContext:
-    files: tuple[tuple[str, Path], ...]  # (path in the context, file on disk), sorted
+    """A snapshot: the bytes hashed into the tag are the bytes sent to the engine."""
+
+    files: tuple[ContextFile, ...]  # sorted by arcname
     dockerfile_text: str
     base_image: str
     variant: str
 
     @property
     def size(self) -> int:
-        return len(self.dockerfile_text.encode()) + sum(p.stat().st_size for _, p in self.files)
+        return len(self.dockerfile_text.encode()) + sum(len(f.data) for f in self.files)
 
     def content_hash(self) -> str:
         h = hashlib.sha256()
         h.update(b"dockerfile\0" + self.dockerfile_text.encode() + b"\0")
         h.update(b"base\0" + self.base_image.encode() + b"\0")
-        for arcname, path in self.files:
-            h.update(arcname.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        for f in self.files:
+            h.update(f.arcname.encode() + b"\0" + hashlib.sha256(f.data).digest())
         return h.hexdigest()
 
     def tag(self) -> str:
@@ -48,8 +57,8 @@ class BuildContext:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
             _add_bytes(tar, "Dockerfile", self.dockerfile_text.encode())
-            for arcname, path in self.files:
-                _add_bytes(tar, arcname, path.read_bytes(), mode=0o755 if os.access(path, os.X_OK) else 0o644)
+            for f in self.files:
+                _add_bytes(tar, f.arcname, f.data, mode=0o755 if f.executable else 0o644)
             if ca_bundle is not None:
                 _add_bytes(tar, CA_NAME, ca_bundle.read_bytes())
         buf.seek(0)
@@ -69,16 +78,17 @@ def _excluded(rel: str) -> bool:
 
 def collect(variant: str, base_image: str = dockerfile.DEFAULT_BASE_IMAGE, root: Path = dockerfile.PROJECT_ROOT) -> BuildContext:
     """The allow-listed files under ``root`` and the Dockerfile for ``variant``."""
-    files: list[tuple[str, Path]] = []
+    paths: list[Path] = []
     for allowed in ("ddsp_launch", *dockerfile.variant(variant).lock_files):
         path = root / allowed
         if path.is_file():
-            files.append((allowed, path))
+            paths.append(path)
         elif path.is_dir():
-            for f in sorted(path.rglob("*")):
-                rel = f.relative_to(root).as_posix()
-                if f.is_file() and not _excluded(rel):
-                    files.append((rel, f))
+            paths += [f for f in path.rglob("*") if f.is_file() and not _excluded(f.relative_to(root).as_posix())]
         else:
             raise FileNotFoundError(f"{path} is missing: the image needs it (is this a complete ddsp-launch checkout?)")
-    return BuildContext(tuple(sorted(files)), dockerfile.render(variant, base_image), base_image, variant)
+    files = sorted(
+        (ContextFile(p.relative_to(root).as_posix(), p.read_bytes(), os.access(p, os.X_OK)) for p in paths),
+        key=lambda f: f.arcname,
+    )
+    return BuildContext(tuple(files), dockerfile.render(variant, base_image), base_image, variant)

@@ -1,0 +1,155 @@
+"""Building the CPU image with a real Docker engine: tags, cache, no secrets in layers, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ddsp_launch.image import build as image_build
+from ddsp_launch.common.errors import ImageError
+from ddsp_launch.image import context, dockerfile
+from tests.conftest import BASE_IMAGE, TEST_CA_MARKER, ddsp_launch
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+
+def test_build_is_content_addressed_recorded_and_a_noop_when_unchanged(docker_engine, cpu_image, tmp_path):
+    expected = image_build.plan(image_build.BuildSpec("cpu", BASE_IMAGE)).local_ref
+    assert cpu_image == expected and re.fullmatch(r"ddsp-launch:cpu-[0-9a-f]{12}", cpu_image)
+    config = docker_engine.api.inspect_image(cpu_image)["Config"]
+    assert config["User"] == "ddsp" and config["Entrypoint"] == ["python", "-m", "ddsp_launch.trainer.task"]
+
+    again = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE, env={"DDSP_LAUNCH_HOME": str(tmp_path)}, check=True)
+    assert "up to date, not rebuilt" in again.stdout and "Step 1/" not in again.stderr
+    record = json.loads(next((tmp_path / "images").glob("cpu-*.json")).read_text())
+    assert record["image"] == cpu_image and record["image_id"] == docker_engine.image_id(cpu_image)
+    assert record["built"] is False and record["base_image"] == BASE_IMAGE
+
+
+def test_the_image_runs_the_pinned_stack_as_a_non_root_user(docker_engine, cpu_image):
+    out = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "python", cpu_image, "-c",
+         "import os, importlib.metadata as m; print(os.getuid(), m.version('tensorflow'), m.version('ddsp'))"],
+        capture_output=True, text=True, check=True, timeout=300,
+    ).stdout.split()
+    lock = (dockerfile.PROJECT_ROOT / dockerfile.TRAINER_LOCK).read_text()
+    assert out[0] == "1000"
+    assert f"tensorflow=={out[1]}" in lock and f"ddsp=={out[2]}" in lock
+
+
+def _copy_project(tmp_path: Path) -> Path:
+    """The image's sources, copied, with a code-only change (so a new tag)."""
+    root = tmp_path / "proj"
+    shutil.copytree(dockerfile.PROJECT_ROOT / "ddsp_launch", root / "ddsp_launch",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "requirements").mkdir()
+    shutil.copy(dockerfile.PROJECT_ROOT / dockerfile.TRAINER_LOCK, root / dockerfile.TRAINER_LOCK)
+    with (root / "ddsp_launch" / "trainer" / "task.py").open("a") as f:
+        f.write("\n# a code-only change\n")
+    return root
+
+
+def test_a_code_only_change_rebuilds_only_the_code_layer(docker_engine, cpu_image, build_ca_bundle, tmp_path):
+    root = _copy_project(tmp_path)
+    ctx = context.collect("cpu", BASE_IMAGE, root=root)
+    spec = image_build.BuildSpec("cpu", BASE_IMAGE, ca_bundle=build_ca_bundle)
+    plan = image_build.BuildPlan(spec, ctx, ctx.tag())
+    assert plan.local_ref != cpu_image
+    lines: list[str] = []
+    try:
+        result = image_build.build(plan, docker_engine, lines.append)
+        assert result.built
+        old = docker_engine.api.inspect_image(cpu_image)["RootFS"]["Layers"]
+        new = docker_engine.api.inspect_image(result.image)["RootFS"]["Layers"]
+        assert len(old) == len(new) and old[:-1] == new[:-1] and old[-1] != new[-1]
+        assert sum("Using cache" in l for l in lines) >= 4  # environment, system packages, venv copy
+    finally:
+        docker_engine.api.remove_image(plan.local_ref, force=True)
+
+
+def test_no_ca_bundle_or_credentials_in_any_layer(docker_engine, cpu_image):
+    marker = TEST_CA_MARKER.read_text().splitlines()[3].encode()  # a line of the marker's base64 body
+    names_seen = 0
+    forbidden = re.compile(r"(^|/)(build-ca\.pem|application_default_credentials\.json|\.docker/config\.json)$")
+    found: list[str] = []
+    outer = tarfile.open(fileobj=_Stream(docker_engine.export_layers(cpu_image)), mode="r|")
+    for member in outer:
+        if not member.name.endswith("layer.tar"):
+            continue
+        with tarfile.open(fileobj=outer.extractfile(member), mode="r|") as layer:
+            for entry in layer:
+                names_seen += 1
+                if forbidden.search(entry.name):
+                    found.append(f"{member.name}: {entry.name}")
+                if entry.isfile() and entry.size:
+                    if marker in layer.extractfile(entry).read():
+                        found.append(f"{member.name}: {entry.name} holds the CA marker")
+    assert names_seen > 10000 and not found
+    env = docker_engine.api.inspect_image(cpu_image)["Config"]["Env"]
+    assert not any(e.startswith(("PIP_CERT=", "REQUESTS_CA_BUNDLE=", "SSL_CERT_FILE=")) for e in env)
+
+
+class _Stream:
+    """A file-like view of the SDK's chunked `docker save` stream."""
+
+    def __init__(self, chunks):
+        self.chunks, self.buf = iter(chunks), b""
+
+    def read(self, n=-1):
+        while n < 0 or len(self.buf) < n:
+            try:
+                self.buf += next(self.chunks)
+            except StopIteration:
+                break
+        out, self.buf = (self.buf, b"") if n < 0 else (self.buf[:n], self.buf[n:])
+        return out
+
+
+def test_a_base_image_that_cannot_be_pulled_is_a_clear_error(docker_engine):
+    proc = ddsp_launch("build", "--cpu", "--base-image", "registry.invalid/nothing:1", timeout=300)
+    assert proc.returncode == 5, proc.stderr
+    assert "the base image cannot be pulled" in proc.stderr and "--base-image" in proc.stderr
+
+
+def test_the_ca_bundle_is_what_pip_trusts_in_the_build(docker_engine, tmp_path):
+    """A bundle holding only the (unrelated) marker certificate must make pip fail, which
+    shows the bundle reaches pip; the error names the fix."""
+    root = _copy_project(tmp_path)
+    ctx = context.collect("cpu", BASE_IMAGE, root=root)
+    plan = image_build.BuildPlan(image_build.BuildSpec("cpu", BASE_IMAGE, ca_bundle=TEST_CA_MARKER), ctx, ctx.tag())
+    with pytest.raises(ImageError) as err:
+        image_build.build(plan, docker_engine, lambda line: None)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "certificate verify failed" in str(err.value)
+    assert "--ca-bundle" in str(err.value)
+    assert docker_engine.image_id(plan.local_ref) is None
+
+
+def test_engine_not_running_is_a_clear_error(tmp_path):
+    proc = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE,
+                       env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"}, timeout=120)
+    assert proc.returncode == 4
+    assert "not running" in proc.stderr and "Fix:" in proc.stderr
+
+
+def test_permission_denied_on_the_socket_is_a_clear_error(docker_engine):
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is needed to run as another user")
+    sock = Path("/var/run/docker.sock")
+    if not sock.exists() or sock.stat().st_mode & 0o006:
+        pytest.skip("the socket is world-accessible here")
+    exe = Path(os.sys.executable).parent / "ddsp-launch"
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(exe), "build", "--cpu",
+         "--base-image", BASE_IMAGE],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "HOME": "/tmp", "DDSP_LAUNCH_HOME": "/tmp/ddsp-launch-nobody"},
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert "permission denied on the Docker socket" in proc.stderr and "docker group" in proc.stderr

@@ -1,0 +1,132 @@
+"""The `docker run` plan: mounts, user, devices, credentials; and its two renderings agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.runtime import container
+from ddsp_launch.spec import LocalRunSpec, TrainingParams
+
+
+@pytest.fixture()
+def dataset(tmp_path) -> Path:
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "train.tfrecord-00000-of-00001").write_bytes(b"")
+    return ds
+
+
+def _spec(data, output, **kw) -> LocalRunSpec:
+    return LocalRunSpec(str(data), str(output), params=TrainingParams(batch_size=4, num_steps=10), **kw).validate()
+
+
+def test_local_paths_mount_data_read_only_and_output_writable(dataset, tmp_path):
+    plan = container.plan(_spec(dataset, tmp_path / "out"), "img:tag", host_uid=1234, host_gid=99)
+    mounts = {m.target: m for m in plan.mounts}
+    assert mounts["/data"].source == str(dataset.resolve()) and mounts["/data"].read_only
+    assert mounts["/output"].source == str((tmp_path / "out").resolve()) and not mounts["/output"].read_only
+    assert "--save_dir=/output" in plan.args and "--file_pattern=/data/train.tfrecord*" in plan.args
+    assert "--batch_size=4" in plan.args and "--num_steps=10" in plan.args
+    # the host user's ids, so the outputs are theirs; never root
+    assert plan.user == "1234:99" and ("HOME", "/tmp") in plan.env
+    assert not plan.gpus
+
+
+def test_root_host_runs_as_the_images_user(dataset, tmp_path):
+    plan = container.plan(_spec(dataset, tmp_path / "out"), "img", host_uid=0, host_gid=0)
+    assert plan.user == container.IMAGE_USER != "0:0"
+
+
+def test_cli_rendering_matches_the_sdk_arguments(dataset, tmp_path):
+    spec = _spec(dataset, tmp_path / "out", device="gpu")
+    plan = container.plan(spec, "ddsp-launch:cpu-abc", host_uid=1000, host_gid=1000)
+    argv = plan.argv()
+    assert argv[:2] == ["docker", "run"] and argv[argv.index("--gpus") + 1] == "all"
+    image_at = argv.index("ddsp-launch:cpu-abc")
+    assert tuple(argv[image_at + 1 :]) == plan.args
+    volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
+    binds = plan.sdk_host_config()["binds"]
+    assert sorted(volumes) == sorted(f"{src}:{b['bind']}:{b['mode']}" for src, b in binds.items())
+    envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
+    assert envs == [f"{k}={v}" for k, v in plan.sdk_create_kwargs()["environment"].items()]
+    assert argv[argv.index("--user") + 1] == plan.sdk_create_kwargs()["user"]
+    [req] = plan.sdk_host_config()["device_requests"]
+    assert req["Count"] == -1 and req["Capabilities"] == [["gpu"]]
+
+
+def test_gcs_paths_pass_through_with_credentials_mounted_read_only(tmp_path, monkeypatch):
+    adc = tmp_path / "adc.json"
+    adc.write_text(json.dumps({"type": "authorized_user", "client_id": "x", "client_secret": "y", "refresh_token": "z"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    plan = container.plan(_spec("gs://my-bucket/violin", "gs://my-bucket/runs/v1"), "img", host_uid=5, host_gid=5)
+    assert "--file_pattern=gs://my-bucket/violin/train.tfrecord*" in plan.args
+    assert "--save_dir=gs://my-bucket/runs/v1" in plan.args
+    [mount] = plan.mounts
+    assert mount.source == str(adc) and mount.target == container.CREDENTIALS_MOUNT and mount.read_only
+    assert ("GOOGLE_APPLICATION_CREDENTIALS", container.CREDENTIALS_MOUNT) in plan.env
+    assert "refresh_token" not in plan.command_line() and "z" not in plan.args  # the file, never its contents
+    assert plan.network is None
+
+
+def test_gcs_without_any_credentials_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/gcloud here
+    with pytest.raises(InputError, match="credentials") as err:
+        container.plan(_spec("gs://my-bucket/violin", tmp_path / "out"), "img")
+    assert "gcloud auth application-default login" in str(err.value)
+
+
+def test_a_local_storage_emulator_is_reached_over_the_host_network(dataset, monkeypatch):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9023")
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("HOME", str(dataset))
+    plan = container.plan(_spec(dataset, "gs://bucket/run"), "img", host_uid=1, host_gid=1)
+    assert plan.network == "host" and ("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9023") in plan.env
+
+
+def test_extra_trainer_flags_pass_through_in_order(dataset, tmp_path):
+    spec = LocalRunSpec(str(dataset), str(tmp_path / "o"),
+                        params=TrainingParams(gin_params=("a.b = 1",), extra_args=("--log_every", "1"))).validate()
+    args = container.plan(spec, "img", host_uid=1, host_gid=1).args
+    assert args[-3:] == ("--gin_param=a.b = 1", "--log_every", "1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"runtime": "kubernetes"}, "unknown runtime"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"params": TrainingParams(batch_size=0)}, "batch-size must be > 0"),
+        ({"params": TrainingParams(learning_rate=3.0)}, "learning-rate"),
+        ({"image": "Not An Image!"}, "not an image reference"),
+        ({"ca_bundle": Path("/nonexistent/ca.pem")}, "does not exist"),
+    ],
+)
+def test_bad_specs_are_refused_with_the_reason(dataset, tmp_path, kwargs, message):
+    with pytest.raises(InputError, match=message):
+        LocalRunSpec(str(dataset), str(tmp_path / "out"), **kwargs).validate()
+
+
+def test_raw_audio_folder_is_not_a_dataset(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    with pytest.raises(InputError, match="no TFRecords") as err:
+        LocalRunSpec(str(tmp_path), str(tmp_path / "out")).validate()
+    assert "ddsp-launch prepare" in str(err.value)
+
+
+def test_output_that_is_a_file_is_refused(dataset, tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        LocalRunSpec(str(dataset), str(f)).validate()
+
+
+def test_bad_bucket_name_is_refused(dataset):
+    with pytest.raises(InputError, match="not a valid bucket name"):
+        LocalRunSpec(str(dataset), "gs://Bad_Bucket!/x").validate()

@@ -1,0 +1,99 @@
+"""`ddsp-launch run` in a real container, and its process runtime."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ddsp_launch
+
+pytestmark = [pytest.mark.slow]
+SMALL = ("--batch-size", "2", "--steps-per-summary", "1000")
+
+
+def _owned_by_host_user(folder: Path) -> bool:
+    return all(p.stat().st_uid == os.getuid() and p.stat().st_gid == os.getgid() for p in [folder, *folder.rglob("*")])
+
+
+@pytest.mark.docker
+def test_a_container_trains_into_a_host_folder_owned_by_the_host_user(cpu_image, small_dataset, tmp_path):
+    out = tmp_path / "run"
+    proc = ddsp_launch("run", str(small_dataset), str(out), "--runtime", "docker", "--image", cpu_image,
+                       "--num-steps", "3", "--steps-per-save", "3", *SMALL, "--", "--log_every", "1", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    user = "1000:1000" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"  # never root in the container
+    assert "runtime: docker" in proc.stderr and f"--user {user}" in proc.stderr
+    assert re.search(r"--volume \S+:/data:ro", proc.stderr)
+    assert "step 3/3" in proc.stdout and (out / "ckpt-3.index").is_file()
+    assert list(out.glob("operative_config-*.gin")) and list((out / "summaries" / "train").glob("events.out.tfevents.*"))
+    assert _owned_by_host_user(out)
+
+
+@pytest.mark.docker
+def test_ctrl_c_checkpoints_and_a_rerun_resumes(cpu_image, small_dataset, tmp_path):
+    out = tmp_path / "run"
+    exe = Path(sys.executable).parent / "ddsp-launch"
+    args = [str(exe), "run", str(small_dataset), str(out), "--runtime", "docker", "--image", cpu_image,
+            "--steps-per-save", "1000", *SMALL]
+    proc = subprocess.Popen([*args, "--num-steps", "500", "--", "--log_every", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("step 2/"):
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+            break
+    rest = proc.communicate(timeout=120)[0]
+    log = "".join(seen) + rest
+    assert proc.returncode == 143, log[-3000:]  # the trainer's "stopped by SIGTERM"
+    saved = sorted(int(p.name[5:-6]) for p in out.glob("ckpt-*.index"))
+    assert saved and saved[-1] >= 2, log[-2000:]
+    assert _owned_by_host_user(out)
+
+    step = saved[-1]
+    again = subprocess.run([*args, "--num-steps", str(step + 1)], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "resumed from" in again.stdout and f"at step {step}" in again.stdout
+    assert (out / f"ckpt-{step + 1}.index").is_file()
+
+
+@pytest.mark.docker
+def test_the_containers_exit_code_becomes_the_commands(cpu_image, small_dataset, tmp_path):
+    proc = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--runtime", "docker", "--image", cpu_image,
+                       "--", "--no_such_flag", timeout=300)
+    assert proc.returncode == 2
+    assert "--no_such_flag" in proc.stdout + proc.stderr
+
+
+@pytest.mark.docker
+def test_gpu_without_the_nvidia_runtime_is_a_clear_error(docker_engine, cpu_image, small_dataset, tmp_path):
+    if "nvidia" in docker_engine.info().get("Runtimes", {}):
+        pytest.skip("this engine has the NVIDIA runtime")
+    proc = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--runtime", "docker", "--gpu",
+                       "--image", cpu_image, timeout=300)
+    assert proc.returncode == 2
+    assert "NVIDIA" in proc.stderr and "--cpu" in proc.stderr
+
+
+def test_without_docker_auto_falls_back_to_the_process_runtime_and_says_so(small_dataset, tmp_path):
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    explicit = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--runtime", "docker", env=env, timeout=120)
+    assert explicit.returncode == 4 and "Docker engine is not running" in explicit.stderr
+    assert "--runtime process" in explicit.stderr
+    auto = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--", "--no_such_flag", env=env, timeout=300)
+    assert "Docker is not available" in auto.stderr and "runtime: local process" in auto.stderr
+    assert auto.returncode == 2 and "--no_such_flag" in auto.stderr  # the trainer itself refused the flag
+
+
+def test_the_process_runtime_trains(small_dataset, tmp_path):
+    out = tmp_path / "run"
+    proc = ddsp_launch("run", str(small_dataset), str(out), "--runtime", "process", "--num-steps", "2",
+                       "--steps-per-save", "2", *SMALL, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "ckpt-2.index").is_file() and "runtime: local process" in proc.stderr
