@@ -100,6 +100,7 @@ def build_cmd(
     ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip behind a TLS-intercepting proxy"),
     push: Optional[str] = typer.Option(None, metavar="REPOSITORY", help="push here, e.g. REGION-docker.pkg.dev/PROJECT/REPO/IMAGE or HOST:PORT/NAME"),
     registry_user: Optional[str] = typer.Option(None, help="user name for --push (password from DDSP_LAUNCH_REGISTRY_PASSWORD); Artifact Registry uses your Application Default Credentials"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="rebuild every layer (when the tag does not exist yet)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the docker commands; do nothing"),
     write_dockerfiles: bool = typer.Option(False, "--write-dockerfiles", help="rewrite Dockerfile, Dockerfile.cpu and .dockerignore from the template, then stop"),
 ) -> None:
@@ -127,7 +128,7 @@ def build_cmd(
 
     engine = docker_engine.connect()
     _say(f"building {plan.local_ref} from {spec.base_image} (context: {plan.describe_context()})")
-    result = image_build.build(plan, engine, _progress, warn=_say)
+    result = image_build.build(plan, engine, _progress, warn=_say, no_cache=no_cache)
     typer.echo(f"image:  {result.image}  ({'built' if result.built else 'up to date, not rebuilt'})")
     typer.echo(f"id:     {result.image_id}")
     if result.remote:

@@ -82,7 +82,8 @@ class Engine:
     def repo_digests(self, ref: str) -> list[str]:
         return list(self.api.inspect_image(ref).get("RepoDigests") or [])
 
-    def build(self, context_tar: IO[bytes], tag: str, buildargs: dict[str, str], progress: Progress) -> str:
+    def build(self, context_tar: IO[bytes], tag: str, buildargs: dict[str, str], progress: Progress,
+              no_cache: bool = False) -> str:
         """Build from an uncompressed tar context; returns the image id. Raises ImageError."""
         from docker.errors import APIError
 
@@ -91,7 +92,7 @@ class Engine:
         try:
             stream = self.api.build(
                 fileobj=context_tar, custom_context=True, tag=tag, buildargs=buildargs,
-                rm=True, forcerm=True, pull=False, decode=True,
+                rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache,
             )
             for chunk in stream:
                 if "stream" in chunk:

@@ -104,8 +104,10 @@ class BuildResult:
         return f"{self.remote.rsplit(':', 1)[0]}@{self.digest}" if self.remote and self.digest else None
 
 
-def build(plan_: BuildPlan, engine: Engine, progress: Progress, warn: Progress = print) -> BuildResult:
-    """Build unless the content tag exists locally; push unless the registry has it."""
+def build(plan_: BuildPlan, engine: Engine, progress: Progress, warn: Progress = print,
+          no_cache: bool = False) -> BuildResult:
+    """Build unless the content tag exists locally; push unless the registry has it.
+    ``no_cache`` rebuilds every layer (the tag is still skipped when it exists)."""
     spec = plan_.spec
     # Credentials first: a bad password or missing ADC fails before anything is built.
     auth = registry.credentials_for(spec.push_to, spec.registry_user) if spec.push_to else None
@@ -118,7 +120,8 @@ def build(plan_: BuildPlan, engine: Engine, progress: Progress, warn: Progress =
         if plan_.context.size > context.LARGE_CONTEXT_BYTES:
             warn(f"warning: the build context is {plan_.context.size / 2**20:.0f} MiB; "
                  f"is something large under ddsp_launch/?")
-        image_id = engine.build(plan_.context.tar(spec.ca_bundle), plan_.local_ref, plan_.buildargs, progress)
+        image_id = engine.build(plan_.context.tar(spec.ca_bundle), plan_.local_ref, plan_.buildargs, progress,
+                                no_cache=no_cache)
     result = BuildResult(plan_.local_ref, image_id, built, spec.variant, spec.base_image)
 
     if plan_.remote_ref:
