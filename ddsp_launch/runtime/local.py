@@ -62,22 +62,20 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
     spec.validate()
     runtime, engine = choose_runtime(spec, say)
     if runtime == "process":
-        process.require_trainer_stack("the process runtime")
-        argv = process_argv(spec)
-        say("runtime: local process (" + sys.executable + " -m ddsp_launch.trainer.task)")
-        return Outcome("process", process.run_module("ddsp_launch.trainer.task", argv), command=argv)
+        return _run_process(spec, say)
 
     image = spec.image
     if image is None:
         plan = image_build.plan(build_spec(spec))
+        if engine.image_id(plan.local_ref) is None:
+            say(f"building the training image {plan.local_ref} from {plan.spec.base_image} "
+                "(the first build downloads the pinned stack: several minutes)")
         try:
             result = image_build.build(plan, engine, progress, warn=say)
         except ImageError as exc:
             if spec.runtime == "auto" and "base image cannot be pulled" in exc.message:
                 say(f"{exc}\nTraining as a local process instead (--runtime process).")
-                process.require_trainer_stack("the process runtime")
-                argv = process_argv(spec)
-                return Outcome("process", process.run_module("ddsp_launch.trainer.task", argv), command=argv)
+                return _run_process(spec, say)
             raise
         image = result.image
         say(f"image: {image} ({'built' if result.built else 'up to date'}; record {result.record})")
@@ -101,6 +99,13 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
         if output_dir is not None and cplan.user == container.IMAGE_USER:
             _chown_tree(output_dir, os.getuid(), os.getgid())  # hand the outputs back to the host user
     return Outcome("docker", code, image=image, command=cplan.argv())
+
+
+def _run_process(spec: LocalRunSpec, say: Say) -> Outcome:
+    process.require_trainer_stack("the process runtime")
+    argv = process_argv(spec)
+    say(f"runtime: local process ({sys.executable} -m ddsp_launch.trainer.task)")
+    return Outcome("process", process.run_module("ddsp_launch.trainer.task", argv), command=argv)
 
 
 def _raise_keyboard_interrupt(signum, frame):  # SIGTERM to us: stop the container like Ctrl-C
