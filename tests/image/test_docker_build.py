@@ -57,21 +57,30 @@ def _copy_project(tmp_path: Path) -> Path:
 
 
 def test_a_code_only_change_rebuilds_only_the_code_layer(docker_engine, cpu_image, build_ca_bundle, tmp_path):
+    """Build a copy of the project (A), change only code, build again (B): B reuses every
+    layer of A but the last. (A is itself a code-only change of the session's image.)"""
     root = _copy_project(tmp_path)
-    ctx = context.collect("cpu", BASE_IMAGE, root=root)
     spec = image_build.BuildSpec("cpu", BASE_IMAGE, ca_bundle=build_ca_bundle)
-    plan = image_build.BuildPlan(spec, ctx, ctx.tag())
-    assert plan.local_ref != cpu_image
-    lines: list[str] = []
+    built = []
     try:
-        result = image_build.build(plan, docker_engine, lines.append)
-        assert result.built
-        old = docker_engine.api.inspect_image(cpu_image)["RootFS"]["Layers"]
-        new = docker_engine.api.inspect_image(result.image)["RootFS"]["Layers"]
-        assert len(old) == len(new) and old[:-1] == new[:-1] and old[-1] != new[-1]
-        assert sum("Using cache" in l for l in lines) >= 4  # environment, system packages, venv copy
+        layers, cached = [], []
+        for change in ("a", "b"):
+            with (root / "ddsp_launch" / "trainer" / "task.py").open("a") as f:
+                f.write(f"# code-only change {change}\n")
+            ctx = context.collect("cpu", BASE_IMAGE, root=root)
+            plan = image_build.BuildPlan(spec, ctx, ctx.tag())
+            lines: list[str] = []
+            result = image_build.build(plan, docker_engine, lines.append)
+            built.append(result.image)
+            assert result.built and result.image != cpu_image
+            layers.append(docker_engine.api.inspect_image(result.image)["RootFS"]["Layers"])
+            cached.append(sum("Using cache" in line for line in lines))
+        a, b = layers
+        assert len(a) == len(b) and a[:-1] == b[:-1] and a[-1] != b[-1]
+        assert cached[1] >= 4  # environment stage, system packages, the venv copy: all from cache
     finally:
-        docker_engine.api.remove_image(plan.local_ref, force=True)
+        for image in built:
+            docker_engine.api.remove_image(image, force=True)
 
 
 def test_no_ca_bundle_or_credentials_in_any_layer(docker_engine, cpu_image):
