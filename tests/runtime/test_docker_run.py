@@ -97,3 +97,24 @@ def test_the_process_runtime_trains(small_dataset, tmp_path):
                        "--steps-per-save", "2", *SMALL, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "ckpt-2.index").is_file() and "runtime: local process" in proc.stderr
+
+
+@pytest.mark.docker
+def test_gcs_data_and_outputs_from_a_container_with_credentials_mounted_read_only(
+        cpu_image, small_dataset, gcs_emulator, tmp_path, monkeypatch):
+    from ddsp_launch.common import gcs
+    from ddsp_launch.runtime.container import CREDENTIALS_MOUNT
+
+    client = gcs.make_client()
+    bucket = client.create_bucket("ddsp-docker-runs")
+    for shard in small_dataset.glob("train.tfrecord*"):
+        bucket.blob(f"ds/{shard.name}").upload_from_filename(str(shard))
+    adc = tmp_path / "adc.json"
+    adc.write_text('{"type": "service_account", "note": "mounted, never copied"}')
+    proc = ddsp_launch("run", "gs://ddsp-docker-runs/ds", "gs://ddsp-docker-runs/runs/a", "--runtime", "docker",
+                       "--image", cpu_image, "--num-steps", "2", "--steps-per-save", "2", *SMALL,
+                       env={"GOOGLE_APPLICATION_CREDENTIALS": str(adc)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert f"--volume {adc}:{CREDENTIALS_MOUNT}:ro" in proc.stderr and "--network host" in proc.stderr
+    names = set(gcs.list_objects(gcs.GcsUri.parse("gs://ddsp-docker-runs/runs/a"), client))
+    assert {"runs/a/ckpt-2.index", "runs/a/checkpoint"} <= names
