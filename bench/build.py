@@ -26,15 +26,6 @@ from ddsp_launch.image import context, dockerfile  # noqa: E402
 from ddsp_launch.spec import ca_bundle_from_env  # noqa: E402
 
 
-def project_copy(where: Path) -> Path:
-    root = where / "proj"
-    shutil.copytree(ROOT / "ddsp_launch", root / "ddsp_launch", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "requirements").mkdir()
-    for lock in (dockerfile.TRAINER_LOCK, dockerfile.GPU_LOCK):
-        shutil.copy(ROOT / lock, root / lock)
-    return root
-
-
 def timed_build(engine, spec, root: Path, no_cache: bool = False) -> tuple[float, image_build.BuildResult, int]:
     ctx = context.collect(spec.variant, spec.base_image, root=root)
     plan = image_build.BuildPlan(spec, ctx, ctx.tag())
@@ -54,7 +45,7 @@ def main() -> None:
     engine = docker_engine.connect(timeout=1800)
     spec = image_build.BuildSpec(args.variant, args.base_image, ca_bundle=ca_bundle_from_env())
     tmp = Path(tempfile.mkdtemp(prefix="bench-build-"))
-    root = project_copy(tmp)
+    root = context.copy_sources(tmp / "proj")
     marker = root / "ddsp_launch" / "trainer" / "task.py"
     marker.write_text(marker.read_text() + f"\n# bench {time.time()}\n")  # a tag no earlier run made
     built = []

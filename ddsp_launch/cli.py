@@ -12,6 +12,7 @@ import typer
 from ddsp_launch import __version__
 from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import LaunchError
+from ddsp_launch.spec import TrainingParams
 
 app = typer.Typer(
     name="ddsp-launch",
@@ -106,23 +107,19 @@ def build_cmd(
 ) -> None:
     from ddsp_launch.image import build as image_build
     from ddsp_launch.image import dockerfile
-    from ddsp_launch.spec import ca_bundle_from_env, check_ca_bundle
+    from ddsp_launch.spec import resolve_ca_bundle
 
     if write_dockerfiles:
         for path in dockerfile.write_committed_files():
             typer.echo(f"wrote {path}")
         return
-    ca = check_ca_bundle(ca_bundle) if ca_bundle else ca_bundle_from_env()
     spec = image_build.BuildSpec(
         variant="gpu" if gpu else "cpu", base_image=base_image or dockerfile.DEFAULT_BASE_IMAGE,
-        ca_bundle=ca, push_to=push, registry_user=registry_user,
+        ca_bundle=resolve_ca_bundle(ca_bundle), push_to=push, registry_user=registry_user,
     )
     plan = image_build.plan(spec)
     if dry_run:
-        typer.echo(plan.context.dockerfile_text)
-        typer.echo(f"# build context: {plan.describe_context()}")
-        for cmd in plan.commands():
-            typer.echo(cmd)
+        _print_build_plan(plan)
         return
     from ddsp_launch.adapters import docker_engine
 
@@ -161,18 +158,18 @@ def run_cmd(
     image: Optional[str] = typer.Option(None, help="use this image instead of building one from this checkout"),
     base_image: Optional[str] = typer.Option(None, help="base image for the build [default: python:3.11-slim-bookworm]"),
     ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip during the build"),
-    batch_size: int = typer.Option(32, min=1),
-    learning_rate: float = typer.Option(3e-4),
-    num_steps: int = typer.Option(30000, min=1),
-    steps_per_summary: int = typer.Option(300, min=1),
-    steps_per_save: int = typer.Option(300, min=1),
-    early_stop_loss_value: float = typer.Option(0.0, min=0.0),
+    batch_size: int = typer.Option(TrainingParams.batch_size, min=1),
+    learning_rate: float = typer.Option(TrainingParams.learning_rate),
+    num_steps: int = typer.Option(TrainingParams.num_steps, min=1),
+    steps_per_summary: int = typer.Option(TrainingParams.steps_per_summary, min=1),
+    steps_per_save: int = typer.Option(TrainingParams.steps_per_save, min=1),
+    early_stop_loss_value: float = typer.Option(TrainingParams.early_stop_loss_value, min=0.0),
     gin_file: list[str] = typer.Option([], help="gin config file, repeatable [default: ddsp's solo_instrument + tfrecord]"),
     gin_param: list[str] = typer.Option([], help="gin binding, repeatable"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the exact command; do nothing"),
 ) -> None:
     from ddsp_launch.runtime import local
-    from ddsp_launch.spec import LocalRunSpec, TrainingParams
+    from ddsp_launch.spec import LocalRunSpec
 
     params = TrainingParams(
         batch_size=batch_size, learning_rate=learning_rate, num_steps=num_steps,
@@ -191,6 +188,13 @@ def run_cmd(
     raise typer.Exit(outcome.exit_code)
 
 
+def _print_build_plan(plan) -> None:
+    typer.echo(plan.context.dockerfile_text)
+    typer.echo(f"# build context: {plan.describe_context()}")
+    for cmd in plan.commands():
+        typer.echo(cmd)
+
+
 def _print_run_plan(spec) -> None:
     import shlex
 
@@ -203,10 +207,7 @@ def _print_run_plan(spec) -> None:
     image = spec.image
     if image is None:
         plan = image_build.plan(local.build_spec(spec))
-        typer.echo(plan.context.dockerfile_text)
-        typer.echo(f"# build context: {plan.describe_context()}")
-        for cmd in plan.commands():
-            typer.echo(cmd)
+        _print_build_plan(plan)
         image = plan.local_ref
     typer.echo(container.plan(spec, image).command_line())
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs
 from ddsp_launch.common.errors import InputError, LaunchError
+from ddsp_launch.trainer.task import TaskConfig  # plain Python: the defaults of the trainer's flags
 
 RUNTIMES = ("auto", "docker", "process")
 DEVICES = ("cpu", "gpu")
@@ -24,14 +25,14 @@ _IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[0-9a-f]{6
 
 @dataclass(frozen=True)
 class TrainingParams:
-    """The trainer's hyperparameters (task.py flags); defaults are the original's."""
+    """The trainer's hyperparameters (task.py flags), with task.py's defaults (the original's)."""
 
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    num_steps: int = 30000
-    steps_per_summary: int = 300
-    steps_per_save: int = 300
-    early_stop_loss_value: float = 0.0
+    batch_size: int = TaskConfig.batch_size
+    learning_rate: float = TaskConfig.learning_rate
+    num_steps: int = TaskConfig.num_steps
+    steps_per_summary: int = TaskConfig.steps_per_summary
+    steps_per_save: int = TaskConfig.steps_per_save
+    early_stop_loss_value: float = TaskConfig.early_stop_loss_value
     gin_files: tuple[str, ...] = ()
     gin_params: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()  # further task.py flags, passed through as given
@@ -90,8 +91,6 @@ class LocalRunSpec:
             raise InputError(f"unknown runtime {self.runtime!r}", f"choose one of: {', '.join(RUNTIMES)}")
         if self.device not in DEVICES:
             raise InputError(f"unknown device {self.device!r}", "choose --cpu or --gpu")
-        if self.device == "gpu" and self.runtime == "process":
-            pass  # the process runtime uses whatever TensorFlow finds here
         self.params.validate()
         self.file_pattern()  # raises when the data cannot be used
         if self.output_is_gcs:
@@ -145,6 +144,11 @@ def check_ca_bundle(path: Path) -> Path:
     if _PEM not in path.read_bytes()[:1 << 20]:
         raise InputError(f"CA bundle {path} holds no PEM certificate", "give a PEM file (-----BEGIN CERTIFICATE-----)")
     return path
+
+
+def resolve_ca_bundle(option: Path | None) -> Path | None:
+    """The bundle given (checked), else the one the environment names."""
+    return check_ca_bundle(option) if option is not None else ca_bundle_from_env()
 
 
 def ca_bundle_from_env() -> Path | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -157,18 +157,11 @@ class Engine:
         """Pull ``ref`` (a tag or a @sha256 digest); returns the local image id."""
         from docker.errors import APIError
 
-        repository, _, rest = ref.partition("@") if "@" in ref else (ref, "", "")
-        try:
-            if rest:
-                self.api.pull(repository, tag=rest, auth_config=auth.as_sdk() if auth else None)
-            else:
-                self.api.pull(ref, auth_config=auth.as_sdk() if auth else None)
+        try:  # the SDK splits REPO:TAG and REPO@DIGEST itself
+            self.api.pull(ref, auth_config=auth.as_sdk() if auth else None)
         except APIError as exc:
             raise registry_error(str(exc.explanation or exc), ref, "pull") from None
         return self.api.inspect_image(ref)["Id"]
-
-    def history_layers(self, ref: str) -> list[dict[str, Any]]:
-        return list(self.api.history(ref))
 
     def export_layers(self, ref: str) -> Iterator[bytes]:
         """The image as `docker save` writes it (a tar of its layer tars)."""
@@ -270,7 +263,3 @@ def _start_error(text: str) -> ImageError | InputError:
         )
     return ImageError(f"the container did not start: {text.strip()}")
 
-
-def iter_text(lines: Iterable[bytes]) -> Iterator[str]:
-    for chunk in lines:
-        yield chunk.decode(errors="replace")

@@ -37,14 +37,11 @@ class BuildSpec:
     registry_user: str | None = None
 
     def validate(self) -> "BuildSpec":
-        dockerfile.variant(self.variant) if self.variant in dockerfile.VARIANTS else _bad_variant(self.variant)
+        if self.variant not in dockerfile.VARIANTS:
+            raise InputError(f"unknown image variant {self.variant!r}", "choose --gpu or --cpu")
         if self.push_to:
             registry.validate_repository(self.push_to)
         return self
-
-
-def _bad_variant(name: str) -> None:
-    raise InputError(f"unknown image variant {name!r}", "choose --gpu or --cpu")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,19 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) 
 def _excluded(rel: str) -> bool:
     """Matches dockerfile.CONTEXT_EXCLUDE_GLOBS (the .dockerignore's exclusions)."""
     return "__pycache__" in rel.split("/") or rel.endswith((".pyc", ".pyo"))
+
+
+def copy_sources(dest: Path, root: Path = dockerfile.PROJECT_ROOT) -> Path:
+    """Copy what an image is built from (the allow-list) to ``dest``: a project root that
+    `collect` accepts, for building variants of this checkout (tests, benchmarks)."""
+    for allowed in dockerfile.CONTEXT_ALLOW:
+        src, dst = root / allowed, dest / allowed
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    return dest
 
 
 def collect(variant: str, base_image: str = dockerfile.DEFAULT_BASE_IMAGE, root: Path = dockerfile.PROJECT_ROOT) -> BuildContext:

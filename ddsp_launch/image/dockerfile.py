@@ -28,7 +28,7 @@ APT_PACKAGES = ("libsndfile1", "ffmpeg")
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 
 # The build context: only these paths (relative to the project root) are ever sent.
-CONTEXT_ALLOW = ("ddsp_launch", "requirements/trainer-py311.lock", "requirements/trainer-gpu-py311.lock")
+CONTEXT_ALLOW = ("ddsp_launch", TRAINER_LOCK, GPU_LOCK)
 CONTEXT_EXCLUDE_GLOBS = ("**/__pycache__", "**/*.pyc", "**/*.pyo")
 
 

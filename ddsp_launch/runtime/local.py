@@ -16,7 +16,7 @@ from pathlib import Path
 from ddsp_launch.common.errors import EngineUnavailable, ImageError
 from ddsp_launch.image import build as image_build
 from ddsp_launch.runtime import container, process
-from ddsp_launch.spec import LocalRunSpec, ca_bundle_from_env
+from ddsp_launch.spec import LocalRunSpec, resolve_ca_bundle
 
 Say = Callable[[str], None]
 
@@ -49,7 +49,7 @@ def build_spec(spec: LocalRunSpec) -> image_build.BuildSpec:
 
     return image_build.BuildSpec(
         variant=spec.device, base_image=spec.base_image or dockerfile.DEFAULT_BASE_IMAGE,
-        ca_bundle=spec.ca_bundle or ca_bundle_from_env(),
+        ca_bundle=resolve_ca_bundle(spec.ca_bundle),
     )
 
 

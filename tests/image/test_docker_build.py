@@ -46,11 +46,7 @@ def test_the_image_runs_the_pinned_stack_as_a_non_root_user(docker_engine, cpu_i
 
 def _copy_project(tmp_path: Path) -> Path:
     """The image's sources, copied, with a code-only change (so a new tag)."""
-    root = tmp_path / "proj"
-    shutil.copytree(dockerfile.PROJECT_ROOT / "ddsp_launch", root / "ddsp_launch",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "requirements").mkdir()
-    shutil.copy(dockerfile.PROJECT_ROOT / dockerfile.TRAINER_LOCK, root / dockerfile.TRAINER_LOCK)
+    root = context.copy_sources(tmp_path / "proj")
     with (root / "ddsp_launch" / "trainer" / "task.py").open("a") as f:
         f.write("\n# a code-only change\n")
     return root

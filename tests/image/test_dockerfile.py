@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -73,17 +72,8 @@ def test_context_is_the_allow_list_only(tmp_path):
     assert context.CA_NAME in _names(ctx, ca) and context.CA_NAME not in names
 
 
-def _copy_project(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    shutil.copytree(ROOT / "ddsp_launch", root / "ddsp_launch", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "requirements").mkdir()
-    for lock in (dockerfile.TRAINER_LOCK, dockerfile.GPU_LOCK):
-        shutil.copy(ROOT / lock, root / lock)
-    return root
-
-
 def test_tag_is_a_content_hash(tmp_path):
-    root = _copy_project(tmp_path)
+    root = context.copy_sources(tmp_path / "proj")
     base = context.collect("cpu", root=root)
     assert base.tag() == context.collect("cpu", root=root).tag()  # stable
     assert re.fullmatch(r"cpu-[0-9a-f]{12}", base.tag())
