@@ -1,0 +1,1 @@
+"""Google Cloud: Vertex AI job requests, their validation, legacy AI Platform configs, tuning."""

@@ -1,0 +1,163 @@
+"""The Google API discovery documents bundled with google-api-python-client, as validators.
+
+The client library sends whatever body it is given; these documents say what the service
+accepts. `RequestSchema` turns a document's schemas into JSON Schema (int64 as a number or
+a decimal string, durations as "3600s", enums, no unknown fields, output-only fields
+refused) and checks a request body offline, before anything is spent. The regions Vertex
+AI serves and the accelerator types it knows come from the same document.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+from ddsp_launch.common.errors import InputError
+
+AIPLATFORM = ("aiplatform", "v1")
+LOGGING = ("logging", "v2")
+_PREFIX = {"aiplatform": "GoogleCloudAiplatformV1"}
+
+
+@functools.lru_cache(maxsize=None)
+def document(api: tuple[str, str]) -> dict:
+    from googleapiclient import discovery_cache  # noqa: PLC0415
+
+    text = discovery_cache.get_static_doc(*api)
+    if text is None:  # pragma: no cover - the package ships both documents
+        raise InputError(f"google-api-python-client has no bundled discovery document for {api[0]} {api[1]}",
+                         "pip install -U google-api-python-client")
+    return json.loads(text)
+
+
+def revision(api: tuple[str, str] = AIPLATFORM) -> str:
+    return document(api)["revision"]
+
+
+def regions() -> tuple[str, ...]:
+    """The locations with a regional Vertex AI endpoint (the discovery document's list)."""
+    return tuple(sorted(e["location"] for e in document(AIPLATFORM).get("endpoints", []) if e.get("location")))
+
+
+def accelerator_types() -> tuple[str, ...]:
+    spec = document(AIPLATFORM)["schemas"]["GoogleCloudAiplatformV1MachineSpec"]["properties"]["acceleratorType"]
+    return tuple(t for t in spec["enum"] if t != "ACCELERATOR_TYPE_UNSPECIFIED")
+
+
+def check_region(region: str) -> str:
+    known = regions()
+    if region not in known:
+        close = [r for r in known if r.split("-")[0] == region.split("-")[0]] or list(known)
+        raise InputError(
+            f"{region!r} is not a Vertex AI region (aiplatform v1, revision {revision()})",
+            "choose one of: " + ", ".join(close),
+        )
+    return region
+
+
+def check_accelerator(name: str) -> str:
+    known = accelerator_types()
+    if name not in known:
+        raise InputError(f"unknown accelerator type {name!r}", "choose one of: " + ", ".join(known))
+    return name
+
+
+_INT = r"^-?[0-9]+$"
+_DURATION = r"^-?[0-9]+(\.[0-9]{1,9})?s$"
+
+
+class RequestSchema:
+    """JSON Schema validation of request bodies for one API's discovery document."""
+
+    def __init__(self, api: tuple[str, str] = AIPLATFORM):
+        self.api = api
+        self.doc = document(api)
+        self._validators: dict[str, object] = {}
+
+    def name(self, short: str) -> str:
+        """'CustomJob' -> 'GoogleCloudAiplatformV1CustomJob' (full names pass through)."""
+        schemas = self.doc["schemas"]
+        if short in schemas:
+            return short
+        full = _PREFIX.get(self.api[0], "") + short
+        if full not in schemas:
+            raise KeyError(f"{self.api[0]} {self.api[1]} has no schema {short!r}")
+        return full
+
+    def errors(self, schema: str, body: object) -> list[str]:
+        """Every problem with ``body`` as a ``schema`` request, as 'path: message' lines."""
+        validator = self._validator(self.name(schema))
+        found = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
+        return [_describe(e) for e in found]
+
+    def check(self, schema: str, body: object, what: str | None = None) -> None:
+        problems = self.errors(schema, body)
+        if problems:
+            raise InputError(
+                f"the {what or schema} request is not valid for {self.api[0]} {self.api[1]}:\n    "
+                + "\n    ".join(problems),
+                "fix these fields in your config file or flags (nothing was submitted)",
+            )
+
+    def _validator(self, full: str):
+        if full not in self._validators:
+            import jsonschema  # noqa: PLC0415
+
+            defs = {n: _convert(s) for n, s in self.doc["schemas"].items()}
+            root = {"$ref": f"#/$defs/{full}", "$defs": defs}
+            cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"readOnly": _read_only})
+            self._validators[full] = cls(root)
+        return self._validators[full]
+
+
+def _read_only(validator, value, instance, schema):
+    if value:
+        from jsonschema.exceptions import ValidationError  # noqa: PLC0415
+
+        yield ValidationError("is output only (the service sets it); remove it from the request")
+
+
+def _convert(schema: dict) -> dict:
+    """One discovery schema as JSON Schema (2020-12)."""
+    if "$ref" in schema:
+        out: dict = {"$ref": f"#/$defs/{schema['$ref']}"}
+    else:
+        out = {}
+        kind, fmt = schema.get("type"), schema.get("format")
+        if kind == "string" and fmt in ("int64", "uint64"):
+            out["anyOf"] = [{"type": "integer"}, {"type": "string", "pattern": _INT}]
+        elif kind == "string" and fmt == "google-duration":
+            out.update(type="string", pattern=_DURATION)
+        elif kind in ("integer", "number", "boolean", "string", "array", "object"):
+            out["type"] = kind
+        if "enum" in schema:
+            out["enum"] = schema["enum"]
+        if kind == "array" and "items" in schema:
+            out["items"] = _convert(schema["items"])
+        if kind == "object":
+            props = schema.get("properties")
+            if props is not None:
+                out["properties"] = {k: _convert(v) for k, v in props.items()}
+                out["additionalProperties"] = False
+            elif "additionalProperties" in schema:
+                out["additionalProperties"] = _convert(schema["additionalProperties"])
+    if schema.get("readOnly"):
+        out["readOnly"] = True
+    return out
+
+
+def _describe(error) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".") or "(body)"
+    if error.validator == "additionalProperties":
+        unknown = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+        return f"{path}: unknown field(s) {', '.join(unknown)}"
+    if error.validator == "enum":
+        return f"{path}: {error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "pattern" and error.validator_value == _DURATION:
+        return f"{path}: {error.instance!r} is not a duration; write seconds with an 's', e.g. \"3600s\""
+    if error.validator in ("anyOf", "pattern") and path.endswith(("Count", "count")):
+        return f"{path}: {error.instance!r} is not an integer"
+    if error.validator == "type":
+        return f"{path}: {error.instance!r} is not of type {error.validator_value}"
+    return f"{path}: {error.message}"
