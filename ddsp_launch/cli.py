@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ import typer
 from ddsp_launch import __version__
 from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import LaunchError
-from ddsp_launch.spec import TrainingParams
+from ddsp_launch import cli_cloud, cli_options as opts
 
 app = typer.Typer(
     name="ddsp-launch",
@@ -158,25 +159,21 @@ def run_cmd(
     image: Optional[str] = typer.Option(None, help="use this image instead of building one from this checkout"),
     base_image: Optional[str] = typer.Option(None, help="base image for the build [default: python:3.11-slim-bookworm]"),
     ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip during the build"),
-    batch_size: int = typer.Option(TrainingParams.batch_size, min=1),
-    learning_rate: float = typer.Option(TrainingParams.learning_rate),
-    num_steps: int = typer.Option(TrainingParams.num_steps, min=1),
-    steps_per_summary: int = typer.Option(TrainingParams.steps_per_summary, min=1),
-    steps_per_save: int = typer.Option(TrainingParams.steps_per_save, min=1),
-    early_stop_loss_value: float = typer.Option(TrainingParams.early_stop_loss_value, min=0.0),
-    gin_file: list[str] = typer.Option([], help="gin config file, repeatable [default: ddsp's solo_instrument + tfrecord]"),
-    gin_param: list[str] = typer.Option([], help="gin binding, repeatable"),
+    batch_size: int = opts.BATCH_SIZE,
+    learning_rate: float = opts.LEARNING_RATE,
+    num_steps: int = opts.NUM_STEPS,
+    steps_per_summary: int = opts.STEPS_PER_SUMMARY,
+    steps_per_save: int = opts.STEPS_PER_SAVE,
+    early_stop_loss_value: float = opts.EARLY_STOP,
+    gin_file: list[str] = opts.GIN_FILE,
+    gin_param: list[str] = opts.GIN_PARAM,
     dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the exact command; do nothing"),
 ) -> None:
     from ddsp_launch.runtime import local
     from ddsp_launch.spec import LocalRunSpec
 
-    params = TrainingParams(
-        batch_size=batch_size, learning_rate=learning_rate, num_steps=num_steps,
-        steps_per_summary=steps_per_summary, steps_per_save=steps_per_save,
-        early_stop_loss_value=early_stop_loss_value, gin_files=tuple(gin_file), gin_params=tuple(gin_param),
-        extra_args=tuple(ctx.args),
-    )
+    params = opts.training_params(batch_size, learning_rate, num_steps, steps_per_summary, steps_per_save,
+                                  early_stop_loss_value, gin_file, gin_param, ctx.args)
     spec = LocalRunSpec(
         data=data, output=output, params=params, runtime=runtime, device="gpu" if gpu else "cpu",
         image=image, base_image=base_image, ca_bundle=ca_bundle,
@@ -220,7 +217,12 @@ def version() -> None:
     typer.echo("training stack: " + ("installed" if not missing else f"not installed (missing {', '.join(missing)})"))
 
 
+cli_cloud.register(app)
+
+
 def main() -> None:
+    # google-api-core warns about Python 3.11's end of life (2027) at import: not the user's concern.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.api_core")
     try:
         app()
     except LaunchError as exc:

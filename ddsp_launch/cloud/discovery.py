@@ -100,6 +100,22 @@ class RequestSchema:
                 "fix these fields in your config file or flags (nothing was submitted)",
             )
 
+    def writable(self, schema: str, resource: object) -> object:
+        """``resource`` (as the service returned it) without its output-only fields: a new request."""
+        return self._strip(self.doc["schemas"][self.name(schema)], resource)
+
+    def _strip(self, schema: dict, value: object) -> object:
+        if "$ref" in schema:
+            return self._strip(self.doc["schemas"][schema["$ref"]], value)
+        if isinstance(value, list) and "items" in schema:
+            return [self._strip(schema["items"], v) for v in value]
+        if isinstance(value, dict) and "properties" in schema:
+            props = schema["properties"]
+            return {k: self._strip(props[k], v) for k, v in value.items() if k in props and not props[k].get("readOnly")}
+        if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+            return {k: self._strip(schema["additionalProperties"], v) for k, v in value.items()}
+        return value
+
     def _validator(self, full: str):
         if full not in self._validators:
             import jsonschema  # noqa: PLC0415

@@ -25,6 +25,7 @@ from ddsp_launch.common import gcs
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.spec import TrainingParams, dataset_pattern
 
+DEFAULT_REGION = "us-central1"
 DEFAULT_MACHINE = Machine("n1-standard-8", "NVIDIA_TESLA_T4", 1)
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -227,6 +228,7 @@ def from_sources(config=None, **flags) -> CloudJobSpec:
     values.update({k: v for k, v in flags.items() if v is not None})
     if extra:
         values["extra_args"] = extra
+    values.setdefault("region", DEFAULT_REGION)
     missing = [k for k in ("project", "region", "image", "data", "output") if not values.get(k)]
     if missing:
         raise InputError("missing " + ", ".join(f"--{m}" for m in missing),

@@ -49,3 +49,15 @@ class ImageError(LaunchError):
     """Building, tagging, pushing or pulling an image failed (registry refusals included)."""
 
     exit_code = 5
+
+
+class CloudError(LaunchError):
+    """A Google Cloud API (Vertex AI, Cloud Logging) refused or failed a request."""
+
+    exit_code = 6
+
+
+class JobFailed(LaunchError):
+    """A training job ended in a state other than success."""
+
+    exit_code = 7

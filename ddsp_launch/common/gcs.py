@@ -72,7 +72,7 @@ def make_client(project: str | None = None):
         ) from exc
 
 
-def _explain(exc: Exception, uri: GcsUri, doing: str) -> StorageError:
+def explain(exc: Exception, uri: GcsUri, doing: str) -> StorageError:
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
     if isinstance(exc, gexc.NotFound):
@@ -108,7 +108,7 @@ def list_objects(uri: GcsUri, client) -> list[str]:
         if not names and uri.path and not uri.has_glob and bucket.blob(uri.path).exists():
             names = [uri.path]  # a single object
     except gexc.GoogleAPICallError as exc:
-        raise _explain(exc, uri, "listing") from exc
+        raise explain(exc, uri, "listing") from exc
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
     return sorted(names)
@@ -124,6 +124,6 @@ def download(uri: GcsUri, dest: Path, client) -> Path:
         client.bucket(uri.bucket).blob(uri.path).download_to_filename(str(tmp))
     except gexc.GoogleAPICallError as exc:
         tmp.unlink(missing_ok=True)
-        raise _explain(exc, uri, "downloading") from exc
+        raise explain(exc, uri, "downloading") from exc
     os.replace(tmp, dest)
     return dest

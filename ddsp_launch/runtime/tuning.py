@@ -1,0 +1,136 @@
+"""A hyperparameter study run on this machine: the sweep a user tries before paying Vertex AI.
+
+Each trial is a real training run of the trainer (process runtime) with the study's values
+passed as `--name=value`, exactly as Vertex AI passes them, reporting through
+cloudml-hypertune into its own metric file (CLOUD_ML_HP_METRIC_FILE). The metric files are
+read back into a results table (printed, and saved as results.json and results.csv).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from ddsp_launch.cloud.study import Study
+from ddsp_launch.spec import TrainingParams
+
+METRIC_FILE = "hypertune/output.metrics"
+
+
+@dataclass
+class TrialResult:
+    trial: int
+    params: dict
+    metric: float | None
+    step: int | None
+    exit_code: int
+    save_dir: str
+    best: bool = False
+
+
+def trial_argv(study: Study, file_pattern: str, save_dir: Path, params: TrainingParams, values: dict) -> list[str]:
+    tuned = set(values)
+    fixed = [a for a in params.task_args() if a.split("=", 1)[0].lstrip("-") not in tuned]
+    return [
+        sys.executable, "-m", "ddsp_launch.trainer.task", f"--file_pattern={file_pattern}", f"--save_dir={save_dir}",
+        *fixed, "--hypertune", f"--hypertune_metric={study.metric_id}", *[f"--{k}={v}" for k, v in values.items()],
+    ]
+
+
+def read_metric(path: Path, metric_id: str) -> tuple[float | None, int | None]:
+    """The last value cloudml-hypertune wrote for ``metric_id``, and its step."""
+    if not path.is_file():
+        return None, None
+    last = None
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if metric_id in entry:
+            last = entry
+    if last is None:
+        return None, None
+    return float(last[metric_id]), int(last.get("global_step") or 0)
+
+
+def run(study: Study, file_pattern: str, output: Path, params: TrainingParams, trials: int, parallel: int = 1,
+        seed: int = 0, algorithm: str | None = None, say: Callable[[str], None] = print) -> list[TrialResult]:
+    """Run the sweep; every trial's log is output/trial-N/train.log."""
+    sets = study.trials(trials, seed=seed, algorithm=algorithm)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "study.json").write_text(json.dumps({"studySpec": study.spec, "trials": sets, "seed": seed}, indent=2))
+    pending = list(enumerate(sets, start=1))
+    running: dict[int, tuple[subprocess.Popen, dict, object]] = {}
+    exits: dict[int, int] = {}
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                number, values = pending.pop(0)
+                tdir = output / f"trial-{number}"
+                tdir.mkdir(exist_ok=True)
+                (tdir / METRIC_FILE).unlink(missing_ok=True)
+                env = {**os.environ, "CLOUD_ML_HP_METRIC_FILE": str(tdir / METRIC_FILE), "CLOUD_ML_TRIAL_ID": str(number)}
+                log = (tdir / "train.log").open("wb")
+                say(f"trial {number}/{len(sets)}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+                proc = subprocess.Popen(trial_argv(study, file_pattern, tdir, params, values), env=env,
+                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                running[number] = (proc, values, log)
+            for number, (proc, values, log) in list(running.items()):
+                if proc.poll() is not None:
+                    log.close()
+                    exits[number] = proc.returncode
+                    del running[number]
+                    metric, _ = read_metric(output / f"trial-{number}" / METRIC_FILE, study.metric_id)
+                    state = f"{study.metric_id} {metric:.4f}" if metric is not None else f"no metric (exit {proc.returncode}, see trial-{number}/train.log)"
+                    say(f"trial {number} finished: {state}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("interrupted: stopping the running trials (each saves a checkpoint)")
+        for number, (proc, _, log) in running.items():
+            proc.send_signal(signal.SIGTERM)
+        for number, (proc, _, log) in running.items():
+            exits[number] = proc.wait()
+            log.close()
+        raise
+    finally:
+        results = collect(study, output, sets, exits)
+        if results:
+            save(results, output)
+    return results
+
+
+def collect(study: Study, output: Path, sets: list[dict], exits: dict[int, int]) -> list[TrialResult]:
+    results = []
+    for number, values in enumerate(sets, start=1):
+        if number not in exits:
+            continue
+        metric, step = read_metric(output / f"trial-{number}" / METRIC_FILE, study.metric_id)
+        results.append(TrialResult(number, values, metric, step, exits[number], str(output / f"trial-{number}")))
+    scored = [r for r in results if r.metric is not None]
+    if scored:
+        best = scored[0]
+        for r in scored[1:]:
+            if study.better(r.metric, best.metric):
+                best = r
+        best.best = True
+    return results
+
+
+def save(results: list[TrialResult], output: Path) -> None:
+    (output / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    names = sorted({k for r in results for k in r.params})
+    with (output / "results.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trial", *names, "metric", "step", "exit_code", "best"])
+        for r in results:
+            w.writerow([r.trial, *[r.params.get(n, "") for n in names], "" if r.metric is None else r.metric,
+                        "" if r.step is None else r.step, r.exit_code, "*" if r.best else ""])
