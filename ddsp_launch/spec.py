@@ -94,7 +94,7 @@ class LocalRunSpec:
         self.params.validate()
         self.file_pattern()  # raises when the data cannot be used
         if self.output_is_gcs:
-            _parse_gcs(self.output)
+            parse_gcs(self.output)
         else:
             out = Path(self.output)
             if out.exists() and not out.is_dir():
@@ -109,7 +109,7 @@ class LocalRunSpec:
         return self
 
 
-def _parse_gcs(uri: str) -> gcs.GcsUri:
+def parse_gcs(uri: str) -> gcs.GcsUri:
     try:
         return gcs.GcsUri.parse(uri)
     except LaunchError as exc:
@@ -119,7 +119,7 @@ def _parse_gcs(uri: str) -> gcs.GcsUri:
 def dataset_pattern(data: str) -> str:
     """``data`` as a TFRecord glob: a dataset folder means its training shards."""
     if gcs.is_gcs(data):
-        uri = _parse_gcs(data)
+        uri = parse_gcs(data)
         if uri.has_glob or ".tfrecord" in uri.path:
             return str(uri)
         return str(uri.child("train.tfrecord*"))

@@ -23,7 +23,7 @@ from ddsp_launch.cloud.machines import Machine, check as check_machine
 from ddsp_launch.cloud.study import Study, parse as parse_study
 from ddsp_launch.common import gcs
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.spec import TrainingParams, dataset_pattern
+from ddsp_launch.spec import TrainingParams, dataset_pattern, parse_gcs
 
 DEFAULT_REGION = "us-central1"
 DEFAULT_MACHINE = Machine("n1-standard-8", "NVIDIA_TESLA_T4", 1)
@@ -91,7 +91,7 @@ class CloudJobSpec:
                                  f"upload it first: ddsp-launch upload {uri} gs://BUCKET/PATH" if what == "data"
                                  else "give a gs://BUCKET/PATH for the job's outputs")
         dataset_pattern(self.data)
-        gcs.GcsUri.parse(self.output)
+        parse_gcs(self.output)
         if self.timeout is not None and not re.match(r"^[0-9]+s$", self.timeout):
             raise InputError(f"timeout {self.timeout!r} is not a duration", "seconds with an 's', e.g. 86400s (or --timeout-hours)")
         if self.service_account is not None and not _SERVICE_ACCOUNT.match(self.service_account):
