@@ -107,6 +107,7 @@ def register(app: typer.Typer) -> None:
         parallel_trials: Optional[int] = typer.Option(None, min=1, help="tuning: trials at a time"),
         allow_cross_region: bool = typer.Option(False, help="allow buckets outside the job's region"),
         follow: bool = typer.Option(False, "--follow", help="stream the job's logs until it ends"),
+        interval: float = typer.Option(15.0, min=0.0, help="seconds between polls with --follow"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the request and the gcloud command; submit nothing"),
         batch_size: int = opts.BATCH_SIZE,
         learning_rate: float = opts.LEARNING_RATE,
@@ -156,7 +157,7 @@ def register(app: typer.Typer) -> None:
         job = client.create(spec.kind, body)
         _print_submitted(job)
         if follow:
-            _follow(client, job["name"])
+            _follow(client, job["name"], interval)
 
     @jobs_app.command("list")
     def jobs_list(project: Optional[str] = PROJECT, region: Optional[str] = REGION,
@@ -346,7 +347,7 @@ def _print_submitted(job: dict, resubmitted: str | None = None) -> None:
     typer.echo(f"logs:      ddsp-launch jobs logs {vertex.job_id(job['name'])} --follow")
 
 
-def _follow(client, name: str, interval: float = 15.0) -> None:
+def _follow(client, name: str, interval: float) -> None:
     final = client.follow(name, lambda line: typer.echo(line.format()), interval=interval)
     state = final.get("state", "")
     typer.echo(f"job {state.removeprefix('JOB_STATE_').lower()}: {name}")

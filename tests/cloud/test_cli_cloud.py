@@ -1,0 +1,130 @@
+"""The cloud commands end to end: real CLI processes, the local Vertex AI server, the GCS emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ddsp_launch
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "c" * 64
+BASE = ["gs://ddsp-cli/violin", "gs://ddsp-cli/runs/v1", "--image", IMAGE, "--project", "my-proj"]
+
+
+@pytest.fixture
+def bucket(gcs_emulator):
+    from ddsp_launch.common import gcs
+
+    client = gcs.make_client()
+    if not client.bucket("ddsp-cli").exists():
+        client.create_bucket("ddsp-cli")
+    return "ddsp-cli"
+
+
+def creates(fake) -> list[dict]:
+    return [b for v, p, b in fake.requests if v == "POST" and p.endswith(("/customJobs", "/hyperparameterTuningJobs"))]
+
+
+def test_dry_run_of_a_legacy_config_explains_and_sends_nothing(fake_gcp):
+    proc = ddsp_launch("submit", *BASE, "--config", str(ROOT / "configs/legacy/config_hypertune.yaml"), "--dry-run", check=True)
+    assert "AI Platform Training was shut down" in proc.stderr
+    assert "hyperparameters.maxTrials -> maxTrialCount 4" in proc.stderr
+    assert "nothing submitted" in proc.stderr
+    body = json.loads(proc.stdout.split("\n", 1)[1].split("\n# equivalent gcloud command:")[0])
+    assert body["studySpec"]["metrics"] == [{"metricId": "Loss", "goal": "MINIMIZE"}]
+    assert "gcloud ai hp-tuning-jobs create --project=my-proj --region=us-central1" in proc.stdout
+    assert fake_gcp.requests == []
+
+
+def test_submit_follow_to_success(fake_gcp, bucket):
+    proc = ddsp_launch("submit", *BASE, "--config", str(ROOT / "configs/multi-worker.yaml"), "--num-steps", "300",
+                       "--label", "instrument=violin", "--follow", "--interval", "0", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "bucket gs://ddsp-cli: reachable, location US" in proc.stderr
+    assert "submitted: projects/my-proj/locations/us-central1/customJobs/" in proc.stdout
+    assert "console:   https://console.cloud.google.com/vertex-ai/locations/us-central1/training/custom-jobs/" in proc.stdout
+    assert "step 300 loss 7.00" in proc.stdout and "job succeeded" in proc.stdout
+    (body,) = creates(fake_gcp)
+    assert body["labels"] == {"app": "ddsp-launch", "instrument": "violin"}
+    assert body["jobSpec"]["scheduling"]["strategy"] == "SPOT"
+    assert "--num_steps=300" in body["jobSpec"]["workerPoolSpecs"][1]["containerSpec"]["args"]
+
+
+def test_submit_follow_to_failure_exits_7(fake_gcp, bucket):
+    fake_gcp.fail_names.add("doomed")
+    proc = ddsp_launch("submit", *BASE, "--name", "doomed", "--follow", "--interval", "0", timeout=120)
+    assert proc.returncode == 7
+    assert "job ended FAILED: The replica workerpool0-0 exited with a non-zero status of 1." in proc.stderr
+    assert "ddsp-launch jobs logs" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--region", "europe-west4"], "bucket gs://ddsp-cli is in US, but the job would run in europe-west4"),
+    (["--region", "mars-north1"], "'mars-north1' is not a Vertex AI region"),
+    (["--accelerator", "NVIDIA_TESLA_T4:3"], "3 x NVIDIA_TESLA_T4 is not offered"),
+    (["--machine-type", "a2-highgpu-1g", "--accelerator", "NVIDIA_TESLA_T4"], "a2-highgpu-1g takes exactly 1 x NVIDIA_TESLA_A100"),
+    (["--config", str(ROOT / "configs/legacy/config_single_vm.yaml"), "--tune", str(ROOT / "configs/single-gpu.yaml")], "holds no studySpec"),
+    (["--label", "Instrument=violin"], "label Instrument=violin is not allowed"),
+    (["--label", "instrument"], "--label 'instrument' is not KEY=VALUE"),
+])
+def test_bad_input_is_refused_before_submitting(fake_gcp, bucket, args, message):
+    proc = ddsp_launch("submit", *BASE, *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert creates(fake_gcp) == []
+
+
+def test_local_data_and_missing_project(fake_gcp, monkeypatch):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
+    proc = ddsp_launch("submit", "data/violin-dataset", "gs://ddsp-cli/runs/v1", "--image", IMAGE, "--project", "my-proj")
+    assert proc.returncode == 2 and "a Vertex AI job reads and writes gs:// only" in proc.stderr
+    assert "ddsp-launch upload data/violin-dataset gs://BUCKET/PATH" in proc.stderr
+    proc = ddsp_launch("submit", *BASE[:4])
+    assert proc.returncode == 2 and "missing --project" in proc.stderr
+    assert fake_gcp.requests == []
+
+
+def test_jobs_commands(fake_gcp, bucket):
+    env = {"GOOGLE_CLOUD_PROJECT": "my-proj"}
+    fake_gcp.running_polls = 100  # still running when cancelled
+    out = ddsp_launch("submit", *BASE, "--tune", str(ROOT / "configs/hypertune.yaml"), "--max-trials", "2", check=True).stdout
+    name = out.split("submitted: ")[1].split()[0]
+    job_id = name.rsplit("/", 1)[1]
+    assert "/hyperparameterTuningJobs/" in name
+    listed = ddsp_launch("jobs", "list", env=env, check=True).stdout
+    assert job_id in listed and "tuning" in listed and "QUEUED" in listed
+    status = ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout
+    assert f"hyperparameter-tuning-jobs/{job_id}" in status
+    assert status.split("state:")[1].split()[0] in ("PENDING", "RUNNING")  # each read moves the fake job on
+    while "RUNNING" not in ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout:
+        pass
+    logs = ddsp_launch("jobs", "logs", job_id, env=env, check=True).stdout
+    assert "Waiting for job to be provisioned." in logs and "Job is running." in logs
+    assert "cancelling" in ddsp_launch("jobs", "cancel", job_id, env=env, check=True).stdout
+    assert "CANCELLED" in ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout
+    again = ddsp_launch("jobs", "resubmit", job_id, env=env, check=True).stdout
+    assert f"(again, from {name})" in again
+    first, second = creates(fake_gcp)
+    assert first == second  # the same request, output-only fields stripped, valid for the server
+    missing = ddsp_launch("jobs", "status", "999", env=env)
+    assert missing.returncode == 6 and "no job 999" in missing.stderr
+
+
+def test_upload_and_download(gcs_emulator, bucket, tmp_path):
+    src = tmp_path / "ds"
+    src.mkdir()
+    for i in range(3):
+        (src / f"train.tfrecord-0000{i}-of-00003").write_bytes(bytes([i]) * 50_000)
+    up = ddsp_launch("upload", str(src), "gs://ddsp-cli/datasets/ds", "--region", "us-central1", check=True)
+    assert "uploaded 3 file(s), 0.1 MiB; 0 already there" in up.stdout
+    again = ddsp_launch("upload", str(src), "gs://ddsp-cli/datasets/ds", check=True)
+    assert "uploaded 0 file(s)" in again.stdout and "3 already there" in again.stdout
+    down = ddsp_launch("download", "gs://ddsp-cli/datasets/ds", str(tmp_path / "back"), check=True)
+    assert "downloaded 3 file(s)" in down.stdout
+    assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(p.name for p in src.iterdir())
+    wrong = ddsp_launch("upload", str(src), "gs://ddsp-cli/datasets/ds", "--region", "asia-east1")
+    assert wrong.returncode == 2 and "is in US, but the job would run in asia-east1" in wrong.stderr
