@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import warnings
@@ -14,6 +15,7 @@ from ddsp_launch import __version__
 from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import LaunchError
 from ddsp_launch import cli_cloud, cli_options as opts
+from ddsp_launch.spec import TrainingParams
 
 app = typer.Typer(
     name="ddsp-launch",
@@ -150,6 +152,7 @@ Examples:
 
 
 @app.command("run", help=RUN_HELP, context_settings={"allow_extra_args": True})
+@opts.training_options
 def run_cmd(
     ctx: typer.Context,
     data: str = typer.Argument(..., help="prepared dataset folder, TFRecord glob, or gs://BUCKET/PREFIX"),
@@ -159,21 +162,13 @@ def run_cmd(
     image: Optional[str] = typer.Option(None, help="use this image instead of building one from this checkout"),
     base_image: Optional[str] = typer.Option(None, help="base image for the build [default: python:3.11-slim-bookworm]"),
     ca_bundle: Optional[Path] = typer.Option(None, help="PEM CA bundle for pip during the build"),
-    batch_size: int = opts.BATCH_SIZE,
-    learning_rate: float = opts.LEARNING_RATE,
-    num_steps: int = opts.NUM_STEPS,
-    steps_per_summary: int = opts.STEPS_PER_SUMMARY,
-    steps_per_save: int = opts.STEPS_PER_SAVE,
-    early_stop_loss_value: float = opts.EARLY_STOP,
-    gin_file: list[str] = opts.GIN_FILE,
-    gin_param: list[str] = opts.GIN_PARAM,
     dry_run: bool = typer.Option(False, "--dry-run", help="print the Dockerfile and the exact command; do nothing"),
+    training: TrainingParams = None,
 ) -> None:
     from ddsp_launch.runtime import local
     from ddsp_launch.spec import LocalRunSpec
 
-    params = opts.training_params(batch_size, learning_rate, num_steps, steps_per_summary, steps_per_save,
-                                  early_stop_loss_value, gin_file, gin_param, ctx.args)
+    params = dataclasses.replace(training, extra_args=tuple(ctx.args))
     spec = LocalRunSpec(
         data=data, output=output, params=params, runtime=runtime, device="gpu" if gpu else "cpu",
         image=image, base_image=base_image, ca_bundle=ca_bundle,

@@ -11,6 +11,7 @@ import typer
 
 from ddsp_launch import cli_options as opts
 from ddsp_launch.common.errors import InputError, JobFailed
+from ddsp_launch.spec import TrainingParams
 
 PROJECT = typer.Option(None, "--project", envvar=["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"],
                        help="Google Cloud project id [env: GOOGLE_CLOUD_PROJECT]")
@@ -84,6 +85,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
 
     @app.command("submit", help=SUBMIT_HELP, context_settings={"allow_extra_args": True})
+    @opts.training_options
     def submit(
         ctx: typer.Context,
         data: str = typer.Argument(..., help="gs:// dataset folder or TFRecord glob"),
@@ -109,14 +111,7 @@ def register(app: typer.Typer) -> None:
         follow: bool = typer.Option(False, "--follow", help="stream the job's logs until it ends"),
         interval: float = typer.Option(15.0, min=0.0, help="seconds between polls with --follow"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the request and the gcloud command; submit nothing"),
-        batch_size: int = opts.BATCH_SIZE,
-        learning_rate: float = opts.LEARNING_RATE,
-        num_steps: int = opts.NUM_STEPS,
-        steps_per_summary: int = opts.STEPS_PER_SUMMARY,
-        steps_per_save: int = opts.STEPS_PER_SAVE,
-        early_stop_loss_value: float = opts.EARLY_STOP,
-        gin_file: list[str] = opts.GIN_FILE,
-        gin_param: list[str] = opts.GIN_PARAM,
+        training: TrainingParams = None,
     ) -> None:
         from ddsp_launch.cloud import config as job_config
         from ddsp_launch.cloud import jobs
@@ -131,8 +126,7 @@ def register(app: typer.Typer) -> None:
             cfg = _merge_study(cfg, study_cfg)
             if study_cfg.notes:
                 _say("\n".join(study_cfg.notes))
-        params = opts.training_params(batch_size, learning_rate, num_steps, steps_per_summary, steps_per_save,
-                                      early_stop_loss_value, gin_file, gin_param)
+        params = training
         primary = _machine(cfg.primary if cfg else None, machine_type, accelerator, "primary pool")
         worker = _machine((cfg.worker if cfg else None) or primary, worker_machine_type, worker_accelerator, "worker pool") \
             if (worker_machine_type or worker_accelerator) else None
@@ -270,6 +264,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(done.summary("downloaded"))
 
     @app.command("tune")
+    @opts.training_options
     def tune_cmd(
         data: str = typer.Argument(..., help="prepared dataset folder or TFRecord glob"),
         output: Path = typer.Argument(..., help="folder for the trials (trial-N/) and the results"),
@@ -279,14 +274,7 @@ def register(app: typer.Typer) -> None:
         parallel: Optional[int] = typer.Option(None, min=1, help="trials at a time [default: 1]"),
         seed: int = typer.Option(0, help="random search seed"),
         algorithm: Optional[str] = typer.Option(None, help="grid or random [default: the config's; Bayesian falls back to random here]"),
-        batch_size: int = opts.BATCH_SIZE,
-        learning_rate: float = opts.LEARNING_RATE,
-        num_steps: int = opts.NUM_STEPS,
-        steps_per_summary: int = opts.STEPS_PER_SUMMARY,
-        steps_per_save: int = opts.STEPS_PER_SAVE,
-        early_stop_loss_value: float = opts.EARLY_STOP,
-        gin_file: list[str] = opts.GIN_FILE,
-        gin_param: list[str] = opts.GIN_PARAM,
+        training: TrainingParams = None,
     ) -> None:
         """Try a hyperparameter study on this machine: real trials, a results table, the best marked."""
         from ddsp_launch.cloud import config as job_config
@@ -303,8 +291,7 @@ def register(app: typer.Typer) -> None:
         algo = {"grid": "GRID_SEARCH", "random": "RANDOM_SEARCH", None: None}.get(algorithm and algorithm.lower(), "bad")
         if algo == "bad":
             raise InputError(f"--algorithm {algorithm!r} is unknown", "grid or random")
-        params = opts.training_params(batch_size, learning_rate, num_steps, steps_per_summary, steps_per_save,
-                                      early_stop_loss_value, gin_file, gin_param)
+        params = training
         params.validate()
         pattern = dataset_pattern(data)
         process.require_trainer_stack("`ddsp-launch tune --local`")

@@ -120,7 +120,10 @@ class FakeGcp:
                         problems = self.schemas[api].errors(schema, body)
                         if problems:
                             return 400, _error(400, "Invalid JSON payload received. " + "; ".join(problems), "INVALID_ARGUMENT")
-                    return getattr(self, "_" + mid.replace(".", "_"))(m.groups(), body, query)
+                    collection, action = mid.split(".")
+                    if collection == "entries":
+                        return self._entries_list(body)
+                    return getattr(self, "_" + action)(collection, m.groups(), body, query)
             return 404, _error(404, f"no such method: {verb} {path}", "NOT_FOUND")
 
     def _check_location(self, groups) -> tuple[int, dict] | None:
@@ -128,7 +131,7 @@ class FakeGcp:
             return 400, _error(400, f"Location {groups[1]} is not supported", "INVALID_ARGUMENT")
         return None
 
-    def _create(self, collection, groups, body):
+    def _create(self, collection, groups, body, query):
         bad = self._check_location(groups)
         if bad:
             return bad
@@ -139,7 +142,7 @@ class FakeGcp:
         self._log(job, "INFO", "Waiting for job to be provisioned.")
         return 200, job.body
 
-    def _get(self, collection, groups):
+    def _get(self, collection, groups, body, query):
         name = f"projects/{groups[0]}/locations/{groups[1]}/{collection}/{groups[2]}"
         job = self.jobs.get(name)
         if job is None:
@@ -147,7 +150,7 @@ class FakeGcp:
         self._advance(job)
         return 200, job.body
 
-    def _list(self, collection, groups, query):
+    def _list(self, collection, groups, body, query):
         prefix = f"projects/{groups[0]}/locations/{groups[1]}/{collection}/"
         found = [j.body for n, j in self.jobs.items() if n.startswith(prefix)]
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
@@ -157,7 +160,7 @@ class FakeGcp:
             page["nextPageToken"] = str(start + size)
         return 200, page
 
-    def _cancel(self, collection, groups):
+    def _cancel(self, collection, groups, body, query):
         name = f"projects/{groups[0]}/locations/{groups[1]}/{collection}/{groups[2]}"
         job = self.jobs.get(name)
         if job is None:
@@ -168,31 +171,7 @@ class FakeGcp:
         self._log(job, "WARNING", "Job is being cancelled.")
         return 200, {}
 
-    def _customJobs_create(self, g, body, q):
-        return self._create("customJobs", g, body)
-
-    def _hyperparameterTuningJobs_create(self, g, body, q):
-        return self._create("hyperparameterTuningJobs", g, body)
-
-    def _customJobs_get(self, g, body, q):
-        return self._get("customJobs", g)
-
-    def _hyperparameterTuningJobs_get(self, g, body, q):
-        return self._get("hyperparameterTuningJobs", g)
-
-    def _customJobs_list(self, g, body, q):
-        return self._list("customJobs", g, q)
-
-    def _hyperparameterTuningJobs_list(self, g, body, q):
-        return self._list("hyperparameterTuningJobs", g, q)
-
-    def _customJobs_cancel(self, g, body, q):
-        return self._cancel("customJobs", g)
-
-    def _hyperparameterTuningJobs_cancel(self, g, body, q):
-        return self._cancel("hyperparameterTuningJobs", g)
-
-    def _entries_list(self, g, body, q):
+    def _entries_list(self, body):
         flt = body.get("filter", "")
         m = re.search(r'resource\.labels\.job_id="([0-9]+)"', flt)
         since = re.search(r'timestamp>="?([^"]+)"?', flt)
