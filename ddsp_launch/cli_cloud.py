@@ -335,7 +335,14 @@ def _print_submitted(job: dict, resubmitted: str | None = None) -> None:
 
 
 def _follow(client, name: str, interval: float) -> None:
-    final = client.follow(name, lambda line: typer.echo(line.format()), interval=interval)
+    from ddsp_launch.common.errors import Interrupted
+
+    try:
+        final = client.follow(name, lambda line: typer.echo(line.format()), interval=interval)
+    except KeyboardInterrupt:
+        job = name.rsplit("/", 1)[-1]
+        raise Interrupted(f"stopped following; the job goes on running: {name}",
+                          f"watch again: ddsp-launch jobs logs {job} --follow; stop it: ddsp-launch jobs cancel {job}") from None
     state = final.get("state", "")
     typer.echo(f"job {state.removeprefix('JOB_STATE_').lower()}: {name}")
     if state != "JOB_STATE_SUCCEEDED":

@@ -1,5 +1,8 @@
 """A hyperparameter study run on this machine: the sweep a user tries before paying Vertex AI.
 
+Rerunning the same command into the same folder resumes an interrupted sweep (each trial
+from its checkpoints); a different sweep in that folder is refused.
+
 Each trial is a real training run of the trainer (process runtime) with the study's values
 passed as `--name=value`, exactly as Vertex AI passes them, reporting through
 cloudml-hypertune into its own metric file (CLOUD_ML_HP_METRIC_FILE). The metric files are
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ddsp_launch.cloud.study import Study
+from ddsp_launch.common.errors import InputError
 from ddsp_launch.spec import TrainingParams
 
 METRIC_FILE = "hypertune/output.metrics"
@@ -66,8 +70,13 @@ def run(study: Study, file_pattern: str, output: Path, params: TrainingParams, t
         seed: int = 0, algorithm: str | None = None, say: Callable[[str], None] = print) -> list[TrialResult]:
     """Run the sweep; every trial's log is output/trial-N/train.log."""
     sets = study.trials(trials, seed=seed, algorithm=algorithm)
+    record = {"studySpec": study.spec, "trials": sets, "seed": seed, "trainer_args": params.task_args()}
+    previous = output / "study.json"
+    if previous.is_file() and json.loads(previous.read_text()) != json.loads(json.dumps(record)):
+        raise InputError(f"{output} holds a different sweep (its study.json differs), whose checkpoints these trials would resume",
+                         "choose a new output folder; rerunning the same command in the same folder resumes it")
     output.mkdir(parents=True, exist_ok=True)
-    (output / "study.json").write_text(json.dumps({"studySpec": study.spec, "trials": sets, "seed": seed}, indent=2))
+    previous.write_text(json.dumps(record, indent=2))
     pending = list(enumerate(sets, start=1))
     running: dict[int, tuple[subprocess.Popen, dict, object]] = {}
     exits: dict[int, int] = {}

@@ -128,3 +128,24 @@ def test_upload_and_download(gcs_emulator, bucket, tmp_path):
     assert sorted(p.name for p in (tmp_path / "back").iterdir()) == sorted(p.name for p in src.iterdir())
     wrong = ddsp_launch("upload", str(src), "gs://ddsp-cli/datasets/ds", "--region", "asia-east1")
     assert wrong.returncode == 2 and "is in US, but the job would run in asia-east1" in wrong.stderr
+
+
+def test_ctrl_c_while_following_leaves_the_job_running(fake_gcp, bucket):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "ddsp-launch"
+    proc = subprocess.Popen([str(exe), "submit", *BASE, "--follow", "--interval", "60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    first = proc.stdout.readline()
+    assert first.startswith("submitted: ")
+    while "Waiting for job" not in proc.stdout.readline():  # following: the first log line arrived
+        pass
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "stopped following; the job goes on running" in err and "ddsp-launch jobs cancel" in err
+    (job,) = fake_gcp.jobs.values()
+    assert job.body["state"] not in ("JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING")

@@ -43,6 +43,11 @@ def test_two_real_trials_with_a_results_table(small_dataset, tmp_path):
     assert f"{best['metric']:.4f}" in table.split("<- best")[0].splitlines()[-1]
     assert (out / "results.csv").read_text().count("\n") == 3
 
+    other = config.read_text().replace("3e-4", "1e-4")
+    config.write_text(other)
+    clash = ddsp_launch("tune", "--local", str(small_dataset), str(out), "--config", str(config), "--num-steps", "4")
+    assert clash.returncode == 2 and "holds a different sweep" in clash.stderr
+
 
 def test_bad_study_is_refused_before_training(small_dataset, tmp_path):
     config = tmp_path / "study.yaml"
