@@ -129,3 +129,16 @@ def test_no_credentials(monkeypatch, tmp_path):
 def test_console_url():
     assert vertex.console_url("projects/p/locations/europe-west4/hyperparameterTuningJobs/42") == (
         "https://console.cloud.google.com/vertex-ai/locations/europe-west4/training/hyperparameter-tuning-jobs/42?project=p")
+
+
+def test_requests_go_to_the_regional_endpoint(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    monkeypatch.delenv("DDSP_LAUNCH_VERTEX_ENDPOINT", raising=False)
+    monkeypatch.delenv("DDSP_LAUNCH_LOGGING_ENDPOINT", raising=False)
+    client = vertex.Vertex("my-proj", "europe-west4", credentials=AnonymousCredentials())
+    request = client._collection("customJobs").create(parent=client.parent, body={"displayName": "x"})  # built, not sent
+    assert request.uri.startswith("https://europe-west4-aiplatform.googleapis.com/v1/projects/my-proj/locations/europe-west4/customJobs")
+    assert request.method == "POST"
+    logs = client._logging.entries().list(body={"filter": "x"})
+    assert logs.uri.startswith("https://logging.googleapis.com/v2/entries:list")
