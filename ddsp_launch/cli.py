@@ -14,16 +14,28 @@ import typer
 from ddsp_launch import __version__
 from ddsp_launch.runtime import process
 from ddsp_launch.common.errors import LaunchError
-from ddsp_launch import cli_cloud, cli_options as opts
+from ddsp_launch import cli_cloud, cli_launch, cli_options as opts
 from ddsp_launch.spec import TrainingParams
 
 app = typer.Typer(
     name="ddsp-launch",
-    help="Train your own DDSP timbre model, locally or on Google Cloud.",
-    no_args_is_help=True,
+    help="Train your own DDSP timbre model, locally or on Google Cloud. With no command, in a terminal: asks what it needs.",
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _no_command(ctx: typer.Context) -> None:
+    """`ddsp-launch` alone: the interactive launcher in a terminal, the help elsewhere."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if cli_launch.interactive(yes=False):
+        ctx.invoke(cli_launch.train)
+        return
+    typer.echo(ctx.get_help())
+    raise typer.Exit(0)
 
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -57,23 +69,23 @@ def prepare(ctx: typer.Context) -> None:
     _run_trainer_module(ctx, "prepare", "ddsp_launch.trainer.prepare")
 
 
-TRAIN_HELP = """Train a DDSP model on a prepared dataset, on this machine (process runtime).
+TASK_HELP = """Run the trainer itself (the container's task.py) on this machine, with its own flags.
 
 Takes the trainer's own flags (the original DDSP-Docker task.py's): run
-`ddsp-launch train --help` for all of them. Resumes from the newest checkpoint in
+`ddsp-launch task --help` for all of them. Resumes from the newest checkpoint in
 --save_dir; Ctrl-C saves a checkpoint first.
 
-Example: ddsp-launch train --save_dir runs/violin --file_pattern 'data/violin-dataset/train.tfrecord*' --batch_size 4 --num_steps 300
+Example: ddsp-launch task --save_dir runs/violin --file_pattern 'data/violin-dataset/train.tfrecord*' --batch_size 4 --num_steps 300
 """
 
 
 @app.command(
-    "train",
-    help=TRAIN_HELP,
+    "task",
+    help=TASK_HELP,
     context_settings=PASSTHROUGH,
 )
-def train(ctx: typer.Context) -> None:
-    _run_trainer_module(ctx, "train", "ddsp_launch.trainer.task")
+def task(ctx: typer.Context) -> None:
+    _run_trainer_module(ctx, "task", "ddsp_launch.trainer.task")
 
 
 def _say(text: str) -> None:
@@ -143,7 +155,7 @@ RUN_HELP = """Train on this machine, in the training image (Docker) or as a loca
 DATA is a folder written by `ddsp-launch prepare` (or a TFRecord glob, or gs://...);
 OUTPUT a folder (or gs://...) for checkpoints and TensorBoard summaries. A rerun with
 the same OUTPUT resumes; Ctrl-C stops cleanly after saving a checkpoint. Flags after
-`--` go to the trainer as they are (see `ddsp-launch train --help`).
+`--` go to the trainer as they are (see `ddsp-launch task --help`).
 
 Examples:
   ddsp-launch run data/violin-dataset runs/violin --cpu --num-steps 300
@@ -213,6 +225,7 @@ def version() -> None:
 
 
 cli_cloud.register(app)
+cli_launch.register(app)
 
 
 def main() -> None:

@@ -146,7 +146,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(spec.gcloud_command())
             _say("dry run: nothing submitted (bucket checks skipped)")
             return
-        _check_buckets(spec, allow_cross_region)
+        from ddsp_launch.adapters import storage
+
+        storage.check_job_buckets(spec, allow_cross_region, _say)
         client = _client(spec.project, spec.region)
         job = client.create(spec.kind, body)
         _print_submitted(job)
@@ -309,20 +311,6 @@ def _merge_study(cfg, study_cfg):
         if getattr(study_cfg, name):
             setattr(cfg, name, getattr(study_cfg, name))
     return cfg
-
-
-def _check_buckets(spec, allow_cross_region: bool) -> None:
-    from ddsp_launch.adapters import storage
-    from ddsp_launch.common import gcs
-
-    client = gcs.make_client(spec.project)
-    seen = set()
-    for uri in (spec.data, spec.output):
-        parsed = gcs.GcsUri.parse(uri)
-        if parsed.bucket not in seen:
-            seen.add(parsed.bucket)
-            location = storage.check_bucket(parsed, spec.region, client, allow_cross_region)
-            _say(f"bucket gs://{parsed.bucket}: reachable, location {location}")
 
 
 def _print_submitted(job: dict, resubmitted: str | None = None) -> None:

@@ -18,7 +18,7 @@ def cli(*args) -> subprocess.CompletedProcess:
 def test_help_lists_the_subcommands():
     proc = cli("--help")
     assert proc.returncode == 0
-    for command in ("prepare", "train", "version"):
+    for command in ("prepare", "task", "train", "version"):
         assert command in proc.stdout
 
 
@@ -26,9 +26,9 @@ def test_every_subcommand_has_help():
     prepare = cli("prepare", "--help")
     assert prepare.returncode == 0
     assert "usage: ddsp-launch prepare" in prepare.stdout and "--eval-fraction" in prepare.stdout
-    train = cli("train", "--help")
+    train = cli("task", "--help")
     assert train.returncode == 0
-    assert "usage: ddsp-launch train" in train.stdout and "--file_pattern" in train.stdout
+    assert "usage: ddsp-launch task" in train.stdout and "--file_pattern" in train.stdout
     version = cli("version", "--help")
     assert version.returncode == 0 and "Print the versions" in version.stdout
 
@@ -40,7 +40,7 @@ def test_prepare_passes_exit_codes_and_messages_through(tmp_path):
 
 
 def test_train_passes_bad_flags_through(tmp_path):
-    proc = cli("train", "--save_dir", str(tmp_path / "run"), "--file_pattern", str(tmp_path / "none*"))
+    proc = cli("task", "--save_dir", str(tmp_path / "run"), "--file_pattern", str(tmp_path / "none*"))
     assert proc.returncode == 2 and "matches no files" in proc.stderr
 
 

@@ -163,5 +163,17 @@ def check_bucket(uri: gcs.GcsUri, region: str, client, allow_cross_region: bool 
     return location
 
 
+def check_job_buckets(spec, allow_cross_region: bool, say: Callable[[str], None]) -> None:
+    """Check the buckets of a Vertex AI job's data and output (`cloud.jobs.CloudJobSpec`)."""
+    client = gcs.make_client(spec.project)
+    seen = set()
+    for uri in (spec.data, spec.output):
+        parsed = gcs.GcsUri.parse(uri)
+        if parsed.bucket not in seen:
+            seen.add(parsed.bucket)
+            location = check_bucket(parsed, spec.region, client, allow_cross_region)
+            say(f"bucket gs://{parsed.bucket}: reachable, location {location}")
+
+
 def total_bytes(paths: list[Path]) -> int:
     return sum(os.path.getsize(p) for p in paths)

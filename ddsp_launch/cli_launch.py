@@ -1,0 +1,254 @@
+"""The launcher's commands: train (interactive or not), runs, rerun, tensorboard, doctor."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.launch import settings as st
+
+runs_app = typer.Typer(help="Run records: list them, show one.", invoke_without_command=True)
+
+TRAIN_HELP = f"""Train a model: asks what it needs in a terminal, or takes it all from flags / a config file.
+
+With no flags in a terminal, `ddsp-launch train` (or plain `ddsp-launch`) asks where to
+train, GPU or CPU, the data, the output and the hyperparameters, shows a summary with the
+equivalent command line, and runs, saves or cancels. With --yes, CI=true, or no terminal
+it never asks: a missing value is an error naming its flag.
+
+Precedence: flags > --config FILE > environment (DDSP_LAUNCH_<SETTING>, e.g.
+DDSP_LAUNCH_BATCH_SIZE; the project also from GOOGLE_CLOUD_PROJECT) > defaults. Data and
+output paths are never taken from the environment.
+
+Targets: {', '.join(f'{k} ({v})' for k, v in st.TARGETS.items())}.
+
+Examples:
+  ddsp-launch
+  ddsp-launch train --yes --target process --data data/violin-dataset --output runs/violin --num-steps 300
+  ddsp-launch train --config my-run.yaml
+"""
+
+
+def _say(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def _progress(line: str) -> None:
+    typer.echo(f"  {line}", err=True)
+
+
+def interactive(yes: bool) -> bool:
+    return not yes and os.environ.get("CI") != "true" and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _last_path() -> Path:
+    from ddsp_launch.image.build import state_dir
+
+    return state_dir() / "last-answers.yaml"
+
+
+def _with_last_answers(s: st.Settings) -> st.Settings:
+    path = _last_path()
+    if not path.is_file():
+        return s
+    try:
+        last = st.read_config(path)
+    except InputError:
+        return s
+    for name, value in last.items():
+        if s.origin.get(name) == "default":
+            s.values[name], s.origin[name] = value, "last answers"
+    return s
+
+
+def _engine_answers() -> bool:
+    try:
+        from ddsp_launch.adapters import docker_engine
+
+        docker_engine.connect(timeout=5)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not available
+        return False
+
+
+def _quick_checks(s: st.Settings) -> None:
+    from ddsp_launch.launch import doctor
+
+    local_endpoints = all(os.environ.get(v, "").startswith("http://127.0.0.1")
+                          for v in ("DDSP_LAUNCH_VERTEX_ENDPOINT", "STORAGE_EMULATOR_HOST"))
+    out = Path(s.output) if s.output and not s.output.startswith("gs://") else None
+    checks = [doctor.disk_check(out or Path.cwd(), 5.0 if s.target == "docker" else 1.0)]
+    if s.target == "docker" and s.device == "gpu":
+        docker, engine = doctor.docker_check()
+        checks += [docker, doctor.nvidia_check(engine)]
+    if s.is_cloud:
+        checks.append(doctor.project_check(s.project))
+        if not local_endpoints:
+            checks.append(doctor.adc_check())
+    doctor.require(checks)
+
+
+def execute(s: st.Settings, dry_run: bool = False) -> int:
+    """Check, then run or submit; prints where everything is."""
+    from ddsp_launch.launch import launcher
+
+    s = launcher.finalize(s)
+    plan = launcher.check(s)
+    if dry_run:
+        typer.echo(s.command_line())
+        if s.is_cloud:
+            typer.echo(json.dumps(plan.body(), indent=2))
+            typer.echo(plan.gcloud_command())
+        _say("dry run: nothing started")
+        return 0
+    _quick_checks(s)
+    result = launcher.launch(s, _say, _progress)
+    rec = result.record
+    typer.echo(f"\nrun:          {rec['id']} ({rec['state']})")
+    if rec.get("job"):
+        typer.echo(f"job:          {rec['job']}\nconsole:      {rec['console']}")
+    typer.echo(f"outputs:      {s.output}")
+    if rec.get("tensorboard"):
+        typer.echo(f"TensorBoard:  {rec['tensorboard']['url']}")
+    typer.echo(f"record:       {result.record_path}   (ddsp-launch runs show {rec['id']}; ddsp-launch rerun {rec['id']})")
+    return result.exit_code
+
+
+def _flag_parameters() -> list[inspect.Parameter]:
+    params = []
+    for f in st.FIELDS:
+        if f.kind is bool:
+            option = typer.Option(None, f"{f.flag}/--no-{f.flag[2:]}", help=f.hint)
+            kind = Optional[bool]
+        elif f.kind is list:
+            option, kind = typer.Option([], f.flag, help=f.hint + " (repeatable)"), list[str]
+        else:
+            default = f" [default: {f.default}]" if f.default not in (None, ()) else ""
+            option, kind = typer.Option(None, f.flag, help=f.hint + default), Optional[f.kind]
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind))
+    return params
+
+
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings (keys as the flags, e.g. batch_size: 16)"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="never ask; take flags, config file, environment and defaults"),
+    save_config: Optional[Path] = typer.Option(None, help="write the resolved settings to this file and stop"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the equivalent command (and the cloud request); start nothing"),
+    **flags,
+) -> None:
+    s = st.resolve(flags, st.read_config(config) if config else {}, os.environ)
+    if interactive(yes) and not save_config:
+        from ddsp_launch.launch import prompts
+
+        s, action = prompts.interview(_with_last_answers(s), _engine_answers(), _say)
+        st.save(s, _last_path())
+        if action == "cancel":
+            _say("cancelled; nothing was started")
+            return
+        if action == "save":
+            import questionary
+
+            name = questionary.text("Save to:", default="ddsp-launch-run.yaml").ask()
+            if not name:
+                raise typer.Exit(130)
+            path = st.save(s, Path(name))
+            typer.echo(f"saved {path}; run it with: ddsp-launch train --config {path}")
+            return
+    if save_config:
+        from ddsp_launch.launch import launcher
+
+        launcher.check(launcher.finalize(s))
+        path = st.save(s, save_config)
+        typer.echo(f"saved {path}; run it with: ddsp-launch train --config {path}")
+        return
+    raise typer.Exit(execute(s, dry_run))
+
+
+train.__signature__ = inspect.signature(train).replace(
+    parameters=[p for p in inspect.signature(train).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    + _flag_parameters())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", help=TRAIN_HELP)(train)
+    app.add_typer(runs_app, name="runs")
+
+    @app.command("rerun")
+    def rerun(run_id: str = typer.Argument(..., help="a run id from `ddsp-launch runs`"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="print the command it replays; start nothing")) -> None:
+        """Replay a recorded run with the same settings (a local run resumes from its checkpoints)."""
+        from ddsp_launch.launch import records
+
+        rec = records.load(run_id)
+        values = {**{f.name: f.default for f in st.FIELDS}, **rec["settings"]}
+        for f in st.FIELDS:
+            if f.kind is list:
+                values[f.name] = tuple(values[f.name] or ())
+        s = st.Settings(values, {k: "record" for k in values})
+        _say(f"replaying {rec['id']}: {s.command_line()}")
+        raise typer.Exit(execute(s, dry_run))
+
+    @app.command("tensorboard")
+    def tensorboard_cmd(run: str = typer.Argument(..., help="a run id, a log folder, or gs://...")) -> None:
+        """Start TensorBoard on a run's logs (or reuse the one already serving them); prints its URL."""
+        from ddsp_launch.adapters import tensorboard
+        from ddsp_launch.launch import records
+
+        logdir = run
+        if not (Path(run).exists() or run.startswith("gs://")):
+            rec = records.load(run)
+            logdir = (rec.get("tensorboard") or {}).get("source") or (rec.get("tensorboard") or {}).get("logdir") \
+                or rec["output"].rstrip("/") + ("/logs" if rec["target"] == "vertex" else "/summaries")
+        board = tensorboard.start(logdir)
+        typer.echo(f"TensorBoard: {board.url}  ({'already running' if board.reused else 'started'}, logs {board.source or board.logdir})")
+
+    @app.command("doctor")
+    def doctor_cmd(
+        gpu: bool = typer.Option(False, "--gpu", help="also check the NVIDIA GPU and container runtime"),
+        cloud: bool = typer.Option(False, "--cloud", help="also check credentials, project and Vertex AI"),
+        project: Optional[str] = typer.Option(None, envvar=["GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"]),
+        region: str = typer.Option("us-central1", envvar="DDSP_LAUNCH_REGION"),
+        bucket: Optional[str] = typer.Option(None, help="gs://BUCKET to check (exists, readable, in --region)"),
+        registry: Optional[str] = typer.Option(None, help="image repository to check credentials for"),
+    ) -> None:
+        """Check this machine: Python, Docker, GPU, disk, credentials, project, APIs, bucket, registry."""
+        from ddsp_launch.launch import doctor
+
+        checks = doctor.run(docker=True, gpu=gpu, cloud=cloud or bool(bucket), project=project, region=region,
+                            bucket=bucket, registry=registry)
+        for check in checks:
+            typer.echo(check.line())
+        failed = sum(not c.ok for c in checks)
+        typer.echo(f"\n{len(checks) - failed} passed, {failed} failed")
+        raise typer.Exit(4 if failed else 0)
+
+
+@runs_app.callback()
+def runs_list(ctx: typer.Context) -> None:
+    """List run records, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ddsp_launch.launch import records
+
+    rows = records.all_records()
+    if not rows:
+        typer.echo(f"no runs recorded yet (records go to {records.runs_dir()})")
+        return
+    typer.echo(f"{'ID':<32} {'TARGET':<8} {'STATE':<12} {'CREATED':<26} OUTPUT")
+    for rec in rows:
+        typer.echo(f"{rec['id']:<32} {rec.get('target', ''):<8} {rec.get('state', ''):<12} {rec.get('created', ''):<26} {rec.get('output', '')}")
+
+
+@runs_app.command("show")
+def runs_show(run_id: str = typer.Argument(..., help="a run id (or a unique part of one)")) -> None:
+    """Print one run record (JSON)."""
+    from ddsp_launch.launch import records
+
+    typer.echo(json.dumps(records.load(run_id), indent=2))

@@ -1,0 +1,1 @@
+"""The launcher: settings from flags, files and prompts; launching; records; TensorBoard; doctor."""

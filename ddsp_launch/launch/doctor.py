@@ -1,0 +1,159 @@
+"""`ddsp-launch doctor`: is this machine ready to train, here or on Vertex AI?
+
+Each check gives a pass/fail line and, when it fails, the fix. Before a launch only the
+quick, offline checks that concern the chosen target run; on demand, all of them
+(including calls to Vertex AI, Cloud Storage and the registry when asked about).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ddsp_launch.common.errors import LaunchError, MissingDependencyError
+
+GIB = 1 << 30
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def line(self) -> str:
+        text = f"[{'PASS' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+        return text + (f"\n       fix: {self.fix}" if not self.ok and self.fix else "")
+
+
+def has_nvidia_gpu() -> bool:
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return False
+    try:
+        return subprocess.run([exe, "-L"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def python_check() -> Check:
+    from ddsp_launch import __version__
+    from ddsp_launch.runtime import process
+
+    version = "%d.%d.%d" % sys.version_info[:3]
+    missing = process.missing_trainer_modules()
+    stack = "training stack installed" if not missing else f"training stack not installed (needed only without Docker: {', '.join(missing)})"
+    ok = sys.version_info[:2] >= (3, 10)
+    return Check("python", ok, f"Python {version}, ddsp-launch {__version__}, {stack}",
+                 None if ok else "use Python 3.11 (the training stack is locked for it): bash scripts/install.sh")
+
+
+def docker_check() -> tuple[Check, object]:
+    from ddsp_launch.adapters import docker_engine
+
+    try:
+        engine = docker_engine.connect(timeout=10)
+    except LaunchError as exc:
+        return Check("docker", False, exc.message, exc.fix), None
+    version = engine.info().get("ServerVersion", "?")
+    return Check("docker", True, f"engine {version} reachable and permitted"), engine
+
+
+def nvidia_check(engine) -> Check:
+    runtimes = (engine.info().get("Runtimes") or {}) if engine is not None else {}
+    if not has_nvidia_gpu():
+        return Check("nvidia", False, "no NVIDIA GPU found (nvidia-smi)", "train with --device cpu here, or on Vertex AI (--target vertex)")
+    if engine is not None and "nvidia" not in runtimes:
+        return Check("nvidia", False, "the Docker engine has no NVIDIA runtime",
+                     "install the NVIDIA Container Toolkit and restart Docker (nvidia-ctk runtime configure --runtime=docker)")
+    return Check("nvidia", True, "NVIDIA GPU and container runtime present")
+
+
+def disk_check(path: Path, need_gib: float) -> Check:
+    path = next((p for p in [path, *path.parents] if p.exists()), Path("/"))
+    free = shutil.disk_usage(path).free / GIB
+    ok = free >= need_gib
+    return Check("disk", ok, f"{free:.1f} GiB free at {path} (need {need_gib:g})",
+                 None if ok else f"free space at {path}, or choose an output folder on another disk")
+
+
+def adc_check() -> Check:
+    env = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if env:
+        ok = Path(env).is_file()
+        return Check("credentials", ok, f"GOOGLE_APPLICATION_CREDENTIALS={env}" + ("" if ok else " does not exist"),
+                     None if ok else "point it at a service-account key file, or unset it and run `gcloud auth application-default login`")
+    config = Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+    adc = config / "application_default_credentials.json"
+    if adc.is_file():
+        return Check("credentials", True, f"Application Default Credentials in {adc}")
+    return Check("credentials", False, "no Application Default Credentials",
+                 "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file")
+
+
+def project_check(project: str | None) -> Check:
+    if project:
+        return Check("project", True, project)
+    return Check("project", False, "no Google Cloud project set", "pass --project PROJECT_ID or export GOOGLE_CLOUD_PROJECT=PROJECT_ID")
+
+
+def _call(name: str, what, ok_detail) -> Check:
+    try:
+        result = what()
+    except LaunchError as exc:
+        return Check(name, False, exc.message, exc.fix)
+    return Check(name, True, ok_detail(result))
+
+
+def run(*, docker: bool = True, gpu: bool = False, cloud: bool = False, project: str | None = None,
+        region: str = "us-central1", bucket: str | None = None, registry: str | None = None,
+        output: Path | None = None, quick: bool = False) -> list[Check]:
+    checks = [python_check()]
+    engine = None
+    if docker or gpu or registry:
+        check, engine = docker_check()
+        checks.append(check)
+    if gpu:
+        checks.append(nvidia_check(engine))
+    checks.append(disk_check(output or Path.cwd(), 5.0 if docker else 1.0))
+    if cloud:
+        checks += [adc_check(), project_check(project)]
+        if not quick and all(c.ok for c in checks[-2:]):
+            from ddsp_launch.adapters import vertex
+
+            checks.append(_call("vertex ai", lambda: vertex.Vertex(project, region, retries=1).list(limit=1),
+                                lambda jobs: f"aiplatform.googleapis.com answers in {region} ({len(jobs)} job(s) listed)"))
+    if bucket and not quick:
+        from ddsp_launch.adapters import storage
+        from ddsp_launch.common import gcs
+
+        checks.append(_call("bucket", lambda: storage.check_bucket(gcs.GcsUri.parse(bucket), region, gcs.make_client(project)),
+                            lambda loc: f"{bucket} exists, readable, location {loc} (job region {region})"))
+    if registry and not quick:
+        if engine is None:
+            checks.append(Check("registry", False, "cannot check without a Docker engine", "see the docker line above"))
+        else:
+            from ddsp_launch.adapters import registry as reg
+
+            def login():
+                auth = reg.credentials_for(registry)
+                if auth is None:
+                    return "using `docker login`'s stored credentials (not checked)"
+                engine.check_login(auth)
+                return f"{auth.server} accepts the credentials"
+
+            checks.append(_call("registry", login, lambda detail: detail))
+    return checks
+
+
+def require(checks: list[Check]) -> None:
+    """Raise when a check failed (before a launch)."""
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise MissingDependencyError("this machine is not ready:\n  " + "\n  ".join(c.line() for c in failed),
+                                     "fix the lines above, or run `ddsp-launch doctor` for every check")

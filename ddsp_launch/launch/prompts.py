@@ -1,0 +1,240 @@
+"""The interactive flow of `ddsp-launch`: questionary prompts over the same settings.
+
+Asks, in order and only what applies: where to train, GPU or CPU, the data (offering to
+prepare raw audio), the output, the cloud choices (from the validated tables), then the
+hyperparameters, each with its default and a hint. Every answer is checked as it is typed
+and re-asked with the reason. Then a summary, the cost class and the equivalent command:
+run, edit an answer, save to a file, or cancel. The prompts only gather input.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+from ddsp_launch.common import gcs
+from ddsp_launch.common.errors import Interrupted, LaunchError
+from ddsp_launch.launch import launcher
+from ddsp_launch.launch.settings import BY_NAME, TARGETS, Settings, convert, with_values
+
+MACHINES = ("n1-standard-4", "n1-standard-8", "n1-standard-16", "n1-highmem-8", "n1-highmem-16", "n1-highcpu-32",
+            "g2-standard-8", "g2-standard-24", "a2-highgpu-1g", "a2-highgpu-2g")
+HYPER = ("batch_size", "learning_rate", "num_steps", "steps_per_save", "steps_per_summary", "early_stop_loss_value")
+
+
+def _q():
+    import questionary
+
+    return questionary
+
+
+def _ask(question):
+    answer = question.ask()
+    if answer is None:  # Ctrl-C or Ctrl-D
+        raise Interrupted("cancelled; nothing was started")
+    return answer
+
+
+def _valid(check: Callable[[str], object]) -> Callable[[str], object]:
+    """A questionary validator: True, or the reason (re-asked)."""
+    def validate(text: str):
+        try:
+            check(text)
+        except LaunchError as exc:
+            return exc.message + (f" ({exc.fix})" if exc.fix else "")
+        except ValueError as exc:
+            return str(exc)
+        return True
+    return validate
+
+
+def _check_data(text: str, cloud: bool) -> None:
+    text = text.strip()
+    if not text:
+        raise ValueError("give a path")
+    if gcs.is_gcs(text):
+        gcs.GcsUri.parse(text)
+        return
+    if cloud:
+        raise ValueError("Vertex AI reads gs:// only: upload first with `ddsp-launch upload FOLDER gs://BUCKET/PATH`")
+    if not Path(text).expanduser().exists():
+        raise ValueError(f"{text} does not exist")
+
+
+def _check_output(text: str, cloud: bool) -> None:
+    text = text.strip()
+    if not text:
+        raise ValueError("give a folder")
+    if gcs.is_gcs(text):
+        gcs.GcsUri.parse(text)
+        return
+    if cloud:
+        raise ValueError("a Vertex AI job writes to gs:// only, e.g. gs://BUCKET/runs/violin")
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{text} is a file")
+
+
+def _check_number(name: str, text: str) -> None:
+    f = BY_NAME[name]
+    value = convert(f, text, "answer")
+    if f.kind is int and value < (0 if name == "workers" else 1):
+        raise ValueError("must be at least " + ("0" if name == "workers" else "1"))
+    if name == "learning_rate" and not 0 < value < 1:
+        raise ValueError("between 0 and 1 (typical: 1e-4 to 1e-3)")
+    if name == "early_stop_loss_value" and value < 0:
+        raise ValueError("0 (off) or more")
+
+
+def _text(s: Settings, name: str, validate=None, message: str | None = None) -> str:
+    f = BY_NAME[name]
+    current = s.values.get(name)
+    default = "" if current is None else (f"{current:g}" if isinstance(current, float) else str(current))
+    return _ask(_q().text(message or f"{name.replace('_', ' ').capitalize()}:", default=default,
+                          instruction=f"({f.hint})", validate=validate)).strip()
+
+
+def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
+    """Ask one setting (and what follows from it); returns the updated settings."""
+    q = _q()
+    cloud = s.is_cloud
+    if name == "target":
+        default = s.target if s.target != "auto" else ("docker" if engine_ok else "process")
+        choices = [q.Choice(TARGETS[t], value=t) for t in ("docker", "process", "vertex")]
+        target = _ask(q.select("Where should the model train?", choices=choices, default=default,
+                               instruction="(Docker: nothing else to install; Vertex AI: Google's GPUs, billed)"))
+        return with_values(s, target=target)
+    if name == "device":
+        default = s.device or launcher.default_device(s.target)
+        device = _ask(q.select("GPU or CPU?", choices=[q.Choice("GPU (NVIDIA)", value="gpu"), q.Choice("CPU", value="cpu")],
+                               default=default, instruction=f"(detected: {launcher.default_device(s.target)})"))
+        return with_values(s, device=device)
+    if name == "data":
+        data = _text(s, "data", _valid(lambda t: _check_data(t, cloud)), "Your audio or prepared dataset:")
+        s = with_values(s, data=data)
+        if launcher.needs_preparing(data):
+            if _ask(q.confirm(f"{data} holds audio, not a dataset yet. Prepare it first?", default=True)):
+                default = s.prepare_to or data.rstrip("/") + "-dataset"
+                s = with_values(s, prepare_to=default)
+                target = _text(s, "prepare_to", _valid(lambda t: _check_output(t, False)), "Prepare it into:")
+                return with_values(s, prepare_to=target)
+            return ask_field(s, "data", engine_ok)
+        return with_values(s, prepare_to=None)
+    if name == "output":
+        if s.values.get("output") is None and s.data and not cloud:
+            s = with_values(s, output=str(Path(s.data.rstrip("/")).parent / "runs" / Path(s.data.rstrip("/")).name))
+        return with_values(s, output=_text(s, "output", _valid(lambda t: _check_output(t, cloud)), "Where should checkpoints go?"))
+    if name == "project":
+        def check(t: str) -> None:
+            if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", t.strip()):
+                raise ValueError("6-30 lowercase letters, digits or hyphens (see `gcloud projects list`)")
+        return with_values(s, project=_text(s, "project", check, "Google Cloud project:"))
+    if name == "region":
+        from ddsp_launch.cloud import discovery
+
+        return with_values(s, region=_ask(q.select("Region:", choices=list(discovery.regions()), default=s.region,
+                                                   instruction="(your bucket should be there too)")))
+    if name == "machine_type":
+        choices = list(MACHINES) if s.machine_type in MACHINES else [s.machine_type, *MACHINES]
+        s = with_values(s, machine_type=_ask(q.select("Machine type:", choices=choices, default=s.machine_type)))
+        return ask_field(s, "accelerator", engine_ok)
+    if name == "accelerator":
+        options = accelerators_for(s.machine_type)
+        default = s.accelerator if s.accelerator in options else options[0]
+        return with_values(s, accelerator=_ask(q.select("GPUs:", choices=options, default=default)))
+    if name == "workers":
+        return with_values(s, workers=int(_text(s, "workers", _valid(lambda t: _check_number("workers", t)), "Additional workers:")))
+    if name == "spot":
+        return with_values(s, spot=_ask(q.confirm("Use spot VMs? (cheaper; a reclaimed VM restarts the job, which resumes)",
+                                                  default=bool(s.spot))))
+    if name == "image":
+        image = _text(s, "image", None, "Pushed training image (empty: build and push one now):")
+        s = with_values(s, image=image or None)
+        if not image:
+            return with_values(s, push_to=_text(s, "push_to", _valid(_check_repository), "Push the image to:"))
+        return s
+    if name in HYPER:
+        f = BY_NAME[name]
+        return with_values(s, **{name: convert(f, _text(s, name, _valid(lambda t: _check_number(name, t))), name)})
+    if name in ("gin_file", "gin_param"):
+        text = _ask(q.text(f"{'Extra gin files' if name == 'gin_file' else 'Gin bindings'} (separate with ';', empty for none):",
+                           default="; ".join(s.values.get(name) or ()), instruction=f"({BY_NAME[name].hint})"))
+        return with_values(s, **{name: tuple(p.strip() for p in text.split(";") if p.strip())})
+    return s
+
+
+def _check_repository(text: str) -> None:
+    from ddsp_launch.adapters.registry import validate_repository
+
+    validate_repository(text.strip())
+
+
+def accelerators_for(machine_type: str) -> list[str]:
+    from ddsp_launch.cloud.machines import FIXED_GPU_MACHINES, N1_GPUS, Machine, check
+
+    if machine_type in FIXED_GPU_MACHINES:
+        gpu, n = FIXED_GPU_MACHINES[machine_type]
+        return [f"{gpu}:{n}"]
+    out = []
+    for gpu, counts in N1_GPUS.items():
+        for n in counts:
+            try:
+                check(Machine(machine_type, gpu, n))
+                out.append(f"{gpu}:{n}")
+            except LaunchError:
+                pass
+    return out + ["none"]
+
+
+def order(s: Settings) -> list[str]:
+    names = ["target", "device", "data", "output"]
+    if s.is_cloud:
+        names += ["project", "region", "machine_type", "workers", "spot", "image"]
+    return names + list(HYPER) + ["gin_file", "gin_param"]
+
+
+def summary(s: Settings) -> str:
+    lines = ["", "Your run:"]
+    shown = [n for n in order(s) if n not in ("gin_file", "gin_param") or s.values.get(n)]
+    if s.values.get("prepare_to"):
+        shown.insert(shown.index("data") + 1, "prepare_to")
+    if s.is_cloud:
+        shown.insert(shown.index("machine_type") + 1, "accelerator")
+        if s.values.get("push_to"):
+            shown.append("push_to")
+    for name in shown:
+        value = s.values.get(name)
+        lines.append(f"  {name.replace('_', ' '):<22} {value if not isinstance(value, tuple) else '; '.join(value)}")
+    lines.append(f"  {'cost':<22} {launcher.cost_class(s)}")
+    lines.append("Same run without questions:")
+    lines.append("  " + s.command_line())
+    return "\n".join(lines)
+
+
+def interview(s: Settings, engine_ok: bool, say: Callable[[str], None]) -> tuple[Settings, str]:
+    """Ask everything; returns the settings and 'run', 'save' or 'cancel'."""
+    q = _q()
+    for name in order(s):
+        if name == "device" and s.is_cloud:
+            s = with_values(s, device="gpu")
+            continue
+        s = ask_field(s, name, engine_ok)
+    while True:
+        s = launcher.finalize(s)
+        say(summary(s))
+        problem = None
+        try:
+            launcher.check(s)
+        except LaunchError as exc:
+            problem = str(exc)
+            say(f"\nThis would fail: {problem}")
+        choices = ([] if problem else [q.Choice("Run it now", value="run")]) + [
+            q.Choice("Change an answer", value="edit"), q.Choice("Save to a file, don't run", value="save"),
+            q.Choice("Cancel", value="cancel")]
+        action = _ask(q.select("Next?", choices=choices))
+        if action == "edit":
+            name = _ask(q.select("Which answer?", choices=[n.replace("_", " ") for n in order(s)])).replace(" ", "_")
+            s = ask_field(s, name, engine_ok)
+            continue
+        return s, action

@@ -1,0 +1,108 @@
+"""Run records: what every launch did, so it can be inspected, resumed or replayed.
+
+A record is a JSON file in $DDSP_LAUNCH_HOME/runs/ (default ~/.local/share/ddsp-launch),
+also written beside the run's outputs (`ddsp-launch-run.json`, uploaded for gs://). It holds
+the full resolved settings, the equivalent command line, the image and its digest, the job
+name and console link, the data paths and a fingerprint of the dataset, the project's git
+commit, timestamps and the final state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+import subprocess
+from pathlib import Path
+
+from ddsp_launch.common import gcs
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.image.build import state_dir
+
+RECORD_NAME = "ddsp-launch-run.json"
+
+
+def runs_dir() -> Path:
+    return state_dir() / "runs"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def new_id(target: str) -> str:
+    return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{target}-{secrets.token_hex(2)}"
+
+
+def git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def fingerprint(data: str) -> str | None:
+    """A hash of a local dataset's manifest (or its files' names and sizes); None for gs://."""
+    if gcs.is_gcs(data):
+        return None
+    path = Path(data)
+    folder = path if path.is_dir() else path.parent
+    manifest = folder / "manifest.json"
+    digest = hashlib.sha256()
+    if manifest.is_file():
+        digest.update(manifest.read_bytes())
+    else:
+        for f in sorted(folder.glob("*.tfrecord*")):
+            digest.update(f"{f.name}:{f.stat().st_size}\n".encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def write(record: dict) -> Path:
+    """Write (or rewrite) the record atomically; also beside local outputs."""
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    path = runs_dir() / f"{record['id']}.json"
+    _atomic(path, record)
+    output = record.get("settings", {}).get("output")
+    if output and not gcs.is_gcs(output) and Path(output).is_dir():
+        _atomic(Path(output) / RECORD_NAME, record)
+    return path
+
+
+def upload_beside(record: dict, output: str) -> str:
+    """Copy the record beside gs:// outputs."""
+    uri = gcs.GcsUri.parse(output).child(RECORD_NAME)
+    client = gcs.make_client(record.get("settings", {}).get("project"))
+    client.bucket(uri.bucket).blob(uri.path).upload_from_string(json.dumps(record, indent=2), content_type="application/json")
+    return str(uri)
+
+
+def _atomic(path: Path, record: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def load(run_id: str) -> dict:
+    path = runs_dir() / f"{run_id}.json"
+    if not path.is_file():
+        matches = sorted(runs_dir().glob(f"*{run_id}*.json")) if runs_dir().is_dir() else []
+        if len(matches) != 1:
+            raise InputError(f"no run record {run_id!r}" + (f" ({len(matches)} match)" if matches else ""),
+                             "list them with `ddsp-launch runs`")
+        path = matches[0]
+    return json.loads(path.read_text())
+
+
+def all_records() -> list[dict]:
+    if not runs_dir().is_dir():
+        return []
+    out = []
+    for path in sorted(runs_dir().glob("*.json"), reverse=True):
+        try:
+            out.append(json.loads(path.read_text()))
+        except ValueError:
+            continue
+    return out
