@@ -32,7 +32,7 @@ def _no_command(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     if cli_launch.interactive(yes=False):
-        ctx.invoke(cli_launch.train)
+        cli_launch.run_train()
         return
     typer.echo(ctx.get_help())
     raise typer.Exit(0)

@@ -143,7 +143,12 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="print the equivalent command (and the cloud request); start nothing"),
     **flags,
 ) -> None:
-    s = st.resolve(flags, st.read_config(config) if config else {}, os.environ)
+    run_train(config, yes, save_config, dry_run, flags)
+
+
+def run_train(config: Optional[Path] = None, yes: bool = False, save_config: Optional[Path] = None,
+              dry_run: bool = False, flags: Optional[dict] = None) -> None:
+    s = st.resolve(flags or {}, st.read_config(config) if config else {}, os.environ)
     if interactive(yes) and not save_config:
         from ddsp_launch.launch import prompts
 

@@ -137,3 +137,15 @@ def cpu_image(docker_engine, build_ca_bundle) -> str:
     proc = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE, "--ca-bundle", str(build_ca_bundle), check=True)
     [line] = [l for l in proc.stdout.splitlines() if l.startswith("image:")]
     return line.split()[1]
+
+
+# ---- Google Cloud ---------------------------------------------------------------------------
+@pytest.fixture
+def fake_gcp(monkeypatch):
+    """The local Vertex AI + Cloud Logging server (tests/cloud/fake_gcp.py), the client pointed at it."""
+    from tests.cloud.fake_gcp import FakeGcp
+
+    with FakeGcp() as fake:
+        monkeypatch.setenv("DDSP_LAUNCH_VERTEX_ENDPOINT", fake.url)
+        monkeypatch.setenv("DDSP_LAUNCH_LOGGING_ENDPOINT", fake.url)
+        yield fake

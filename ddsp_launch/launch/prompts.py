@@ -102,13 +102,13 @@ def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
     if name == "target":
         default = s.target if s.target != "auto" else ("docker" if engine_ok else "process")
         choices = [q.Choice(TARGETS[t], value=t) for t in ("docker", "process", "vertex")]
-        target = _ask(q.select("Where should the model train?", choices=choices, default=default,
+        target = _ask(q.select("Where should the model train?", choices=choices, default=default, use_shortcuts=True,
                                instruction="(Docker: nothing else to install; Vertex AI: Google's GPUs, billed)"))
         return with_values(s, target=target)
     if name == "device":
         default = s.device or launcher.default_device(s.target)
         device = _ask(q.select("GPU or CPU?", choices=[q.Choice("GPU (NVIDIA)", value="gpu"), q.Choice("CPU", value="cpu")],
-                               default=default, instruction=f"(detected: {launcher.default_device(s.target)})"))
+                               default=default, use_shortcuts=True, instruction=f"(detected: {launcher.default_device(s.target)})"))
         return with_values(s, device=device)
     if name == "data":
         data = _text(s, "data", _valid(lambda t: _check_data(t, cloud)), "Your audio or prepared dataset:")
@@ -129,7 +129,7 @@ def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
         def check(t: str) -> None:
             if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", t.strip()):
                 raise ValueError("6-30 lowercase letters, digits or hyphens (see `gcloud projects list`)")
-        return with_values(s, project=_text(s, "project", check, "Google Cloud project:"))
+        return with_values(s, project=_text(s, "project", _valid(check), "Google Cloud project:"))
     if name == "region":
         from ddsp_launch.cloud import discovery
 
@@ -215,7 +215,10 @@ def summary(s: Settings) -> str:
 def interview(s: Settings, engine_ok: bool, say: Callable[[str], None]) -> tuple[Settings, str]:
     """Ask everything; returns the settings and 'run', 'save' or 'cancel'."""
     q = _q()
-    for name in order(s):
+    asked: set[str] = set()
+    while (pending := [n for n in order(s) if n not in asked]):  # the order depends on the target chosen
+        name = pending[0]
+        asked.add(name)
         if name == "device" and s.is_cloud:
             s = with_values(s, device="gpu")
             continue
@@ -232,7 +235,7 @@ def interview(s: Settings, engine_ok: bool, say: Callable[[str], None]) -> tuple
         choices = ([] if problem else [q.Choice("Run it now", value="run")]) + [
             q.Choice("Change an answer", value="edit"), q.Choice("Save to a file, don't run", value="save"),
             q.Choice("Cancel", value="cancel")]
-        action = _ask(q.select("Next?", choices=choices))
+        action = _ask(q.select("Next?", choices=choices, use_shortcuts=True))
         if action == "edit":
             name = _ask(q.select("Which answer?", choices=[n.replace("_", " ") for n in order(s)])).replace(" ", "_")
             s = ask_field(s, name, engine_ok)
