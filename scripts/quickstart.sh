@@ -25,9 +25,10 @@ fi
 STEPS=${DDSP_LAUNCH_STEPS:-30}
 MODEL="$DATA/violin-model"
 printf '\033[1m==> %s\033[0m\n' "training a small model ($STEPS steps; rerun to continue, Ctrl-C saves)" >&2
-"$VENV/bin/ddsp-launch" run "$DATA/violin-dataset" "$MODEL" --cpu --runtime "${DDSP_LAUNCH_RUNTIME:-auto}" \
+"$VENV/bin/ddsp-launch" train --yes --target "${DDSP_LAUNCH_RUNTIME:-auto}" --device cpu \
+  --data "$DATA/violin-dataset" --output "$MODEL" \
   --base-image "${DDSP_LAUNCH_BASE_IMAGE:-python:3.11-slim-bookworm}" \
-  --batch-size 4 --num-steps "$STEPS" --steps-per-save 10 --steps-per-summary 10 -- --log_every 5
+  --batch-size 4 --num-steps "$STEPS" --steps-per-save 10 --steps-per-summary 10
 
 cat <<MSG
 
@@ -36,6 +37,8 @@ Done.
   dataset:      $DATA/violin-dataset/   (manifest.json: sources, counts, parameters)
   checkpoints:  $MODEL/ckpt-*           (operative_config-*.gin beside them)
   TensorBoard:  $MODEL/summaries/train/ (losses, steps/s, learning rate, audio)
-View training:  $VENV/bin/tensorboard --logdir "$MODEL/summaries" --host 127.0.0.1 --port 6006
+View training:  the TensorBoard URL printed above (still running; later: $VENV/bin/ddsp-launch tensorboard "$MODEL/summaries")
+Run records:    $VENV/bin/ddsp-launch runs
+Your own audio: $VENV/bin/ddsp-launch   (asks what it needs)
 Train longer:   DDSP_LAUNCH_STEPS=3000 bash scripts/quickstart.sh   (resumes where it stopped)
 MSG

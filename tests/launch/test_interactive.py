@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import signal
 import urllib.request
 
 import pytest
@@ -48,7 +50,12 @@ def process_run(small_dataset, tmp_path_factory):
     term.pick("Next", 1)  # run it now
     code = term.finish(timeout=900)
     records = list((root / "home" / "runs").glob("*.json"))
-    return root, env, term, code, command, records
+    yield root, env, term, code, command, records
+    for board in (root / "home" / "tensorboard").glob("*.json"):  # stop the TensorBoard this run started
+        try:
+            os.kill(json.loads(board.read_text())["pid"], signal.SIGTERM)
+        except OSError:
+            pass
 
 
 def test_the_run_trains_and_leaves_a_record(process_run):
