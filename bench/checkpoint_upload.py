@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 
-from common import start_emulator  # noqa: E402
+from common import with_emulator  # noqa: E402
 
 
 def main() -> None:
@@ -28,12 +28,7 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=5)
     parser.add_argument("--steps-between", type=int, default=3)
     parser.add_argument("--dataset", type=Path, help="prepared dataset (default: prepare scales.wav)")
-    args = parser.parse_args()
-    emulator = start_emulator()
-    try:
-        run(args)
-    finally:
-        emulator.terminate()
+    with_emulator(run, parser.parse_args())
 
 
 def run(args) -> None:

@@ -44,3 +44,12 @@ def start_emulator() -> subprocess.Popen:
                 return proc
         time.sleep(0.1)
     raise RuntimeError("the GCS emulator did not start")
+
+
+def with_emulator(run, args) -> None:
+    """``run(args)`` with a gcp-storage-emulator running (STORAGE_EMULATOR_HOST set)."""
+    emulator = start_emulator()
+    try:
+        run(args)
+    finally:
+        emulator.terminate()

@@ -18,19 +18,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import start_emulator  # noqa: E402
+from common import with_emulator  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--kib", type=int, default=512)
-    args = parser.parse_args()
-    emulator = start_emulator()
-    try:
-        run(args)
-    finally:
-        emulator.terminate()
+    with_emulator(run, parser.parse_args())
 
 
 def run(args) -> None:
