@@ -166,3 +166,17 @@ def test_a_vertex_submission_through_the_prompts(fake_gcp, gcs_emulator, tmp_pat
     assert rec["console"].startswith("https://console.cloud.google.com/vertex-ai/")
     beside = client.bucket("ddsp-prompts").blob("runs/violin/ddsp-launch-run.json").download_as_bytes()
     assert json.loads(beside)["job"] == rec["job"]
+
+
+def test_last_answers_are_the_next_defaults_and_ctrl_c_cancels(process_run, small_dataset):
+    root, env, term, code, command, records = process_run
+    before = len(list((root / "home" / "runs").glob("*.json")))
+    again = Terminal(env=env, timeout=60)
+    again.pick("Where should the model train", 2)
+    again.pick("GPU or CPU", 2)
+    again.expect("Your audio or prepared dataset")
+    again.expect(str(small_dataset))  # last time's answer, offered as the default
+    again.child.sendintr()
+    assert again.finish(timeout=30) == 130
+    assert "cancelled; nothing was started" in again.text
+    assert len(list((root / "home" / "runs").glob("*.json"))) == before  # nothing started, nothing recorded
