@@ -88,6 +88,22 @@ def task(ctx: typer.Context) -> None:
     _run_trainer_module(ctx, "task", "ddsp_launch.trainer.task")
 
 
+TRANSFER_HELP = """Play a recording's melody with the instrument your model learned (timbre transfer).
+
+MODEL is a training output folder (ckpt-N.*, operative_config-N.gin); INPUT any
+recording (wav/flac/ogg/mp3, any rate or channels); writes 16 kHz wav. Octave shift and
+loudness matching are automatic (flags to change them). Run
+`ddsp-launch transfer --help` for all options.
+
+Example: ddsp-launch transfer runs/violin my-melody.wav -o violin-melody.wav --statistics data/violin-dataset/dataset_statistics.pkl
+"""
+
+
+@app.command("transfer", help=TRANSFER_HELP, context_settings=PASSTHROUGH)
+def transfer(ctx: typer.Context) -> None:
+    _run_trainer_module(ctx, "transfer", "ddsp_launch.trainer.transfer")
+
+
 def _say(text: str) -> None:
     typer.echo(text, err=True)
 

@@ -1,0 +1,215 @@
+"""Timbre transfer: play a recording's melody with a trained model's instrument.
+
+Container side (TensorFlow + ddsp). The input's f0 and loudness are extracted with the
+same code as `prepare` (pYIN, ddsp's loudness), then adjusted the way ddsp's
+timbre-transfer colab does: an octave shift toward the dataset's mean pitch, and the
+loudness of detected notes mapped through the dataset's quantile transform (quiet parts
+turned down). The model resynthesises the audio a training example's length at a time,
+so a long input needs only one chunk of audio in memory; the output is 16 kHz mono wav,
+written under a temporary name and renamed when complete.
+
+    python -m ddsp_launch.trainer.transfer MODEL INPUT -o OUTPUT.wav [--statistics FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pickle
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ddsp_launch.common.errors import InputError, LaunchError
+from ddsp_launch.trainer.prepare import features, sources
+from ddsp_launch.trainer.prepare.records import STATISTICS
+
+_CKPT = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+@dataclass
+class ModelFolder:
+    checkpoint: str  # the prefix, e.g. MODEL/ckpt-300
+    operative_config: Path
+    statistics: Path
+
+    @classmethod
+    def find(cls, folder: Path, statistics: Path | None = None) -> "ModelFolder":
+        if not folder.is_dir():
+            raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
+        steps = sorted((int(m.group(1)) for p in folder.iterdir() if (m := _CKPT.match(p.name))), reverse=True)
+        complete = [s for s in steps if list(folder.glob(f"ckpt-{s}.data-*"))]
+        if not complete:
+            raise InputError(f"{folder} holds no complete checkpoint (ckpt-N.index with its data files)",
+                             "train first, or point at the folder the checkpoints were written to")
+        configs = sorted(folder.glob("operative_config-*.gin"), key=lambda p: int(p.stem.split("-")[-1]))
+        if not configs:
+            raise InputError(f"{folder} holds no operative_config-*.gin", "the trainer writes it beside the checkpoints; copy it too")
+        stats = statistics or folder / STATISTICS
+        if not stats.is_file():
+            raise InputError(f"no dataset statistics at {stats}",
+                             f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
+        return cls(str(folder / f"ckpt-{complete[0]}"), configs[-1], stats)
+
+
+def read_input(path: Path) -> sources.AudioInfo:
+    info = sources.inspect(sources.Source(str(path), path), min_seconds=features.HOP / features.SAMPLE_RATE)
+    if isinstance(info, sources.BadFile):
+        raise InputError(f"{path} {info.reason}", "give a recording of a melody (wav, flac, ogg or mp3)")
+    return info
+
+
+def input_features(info: sources.AudioInfo, chunk: int) -> dict[str, np.ndarray]:
+    """f0, confidence and loudness of the whole input, computed a chunk at a time."""
+    n = math.ceil(info.frames * features.SAMPLE_RATE / info.sample_rate)
+    parts: dict[str, list] = {"f0_hz": [], "f0_confidence": [], "loudness_db": []}
+    for start in range(0, n, chunk):
+        audio = sources.read_16k_mono(info, start, min(chunk, n - start))
+        f0, conf = features.f0_pyin(audio)
+        parts["f0_hz"].append(f0)
+        parts["f0_confidence"].append(conf)
+        parts["loudness_db"].append(features.loudness_db(audio))
+    out = {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+    out["n_samples"] = n
+    return out
+
+
+def adjust(feats: dict, stats: dict, octave_shift: str, match_loudness: bool, quiet_db: float, threshold: float, ddsp) -> tuple[dict, list[str]]:
+    """The colab's automatic adjustments; returns the new features and what was done."""
+    post = ddsp.training.postprocessing
+    f0, loud, conf = feats["f0_hz"].copy(), feats["loudness_db"].copy(), feats["f0_confidence"]
+    mask_on, _ = post.detect_notes(loud, conf, threshold)
+    if not mask_on.any():
+        raise InputError("no notes found in the input (too quiet, or no clear pitch)",
+                         "give a monophonic melody recording, or lower --note-threshold")
+    said = [f"{int(mask_on.sum())} of {len(mask_on)} frames hold notes"]
+    if octave_shift == "auto":
+        midi = ddsp.core.hz_to_midi(f0[mask_on]).numpy()
+        octaves = int(round((stats["mean_pitch"] - float(np.mean(midi))) / 12.0))
+    else:
+        octaves = int(octave_shift)
+    if octaves:
+        f0 = np.clip(ddsp.core.midi_to_hz(ddsp.core.hz_to_midi(f0).numpy() + 12 * octaves).numpy(), 0, 8000).astype(np.float32)
+    said.append(f"octave shift {octaves:+d}" + (" (toward the dataset's mean pitch)" if octave_shift == "auto" else ""))
+    if match_loudness:
+        _, normed = post.fit_quantile_transform(loud, mask_on, inv_quantile=stats["quantile_transform"])
+        loud = np.reshape(normed, loud.shape).astype(np.float32)
+        loud[~mask_on] -= quiet_db
+        said.append(f"note loudness matched to the dataset's (quantiles), {quiet_db:g} dB off between notes")
+    return {**feats, "f0_hz": f0, "loudness_db": loud}, said
+
+
+def read_statistics(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            stats = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        raise InputError(f"{path} is not a dataset statistics file ({exc})", "use the one `ddsp-launch prepare` wrote") from None
+    if not isinstance(stats, dict) or "mean_pitch" not in stats or "quantile_transform" not in stats:
+        raise InputError(f"{path} lacks mean_pitch / quantile_transform", "use the one `ddsp-launch prepare` wrote")
+    return stats
+
+
+def load_model(folder: ModelFolder, ddsp):
+    import gin  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    with gin.unlock_config():
+        gin.parse_config_file(str(folder.operative_config), skip_unknown=True)
+    n_samples = gin.query_parameter("Harmonic.n_samples")
+    time_steps = gin.query_parameter("F0LoudnessPreprocessor.time_steps")
+    model = ddsp.training.models.get_model()
+    zeros = tf.zeros([1, time_steps])
+    model({"f0_hz": zeros, "loudness_db": zeros, "audio": tf.zeros([1, n_samples])}, training=False)
+    try:
+        status = tf.train.Checkpoint(model=model).restore(folder.checkpoint)
+        status.expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as exc:
+        raise InputError(f"{folder.checkpoint} does not fit the model its operative config describes: {str(exc).splitlines()[0][:300]}",
+                         "use the operative_config-*.gin written beside these checkpoints") from None
+    return model, n_samples, time_steps
+
+
+def synthesise(model, feats: dict, n_samples: int, time_steps: int, out: Path) -> int:
+    """Resynthesise a chunk at a time into ``out`` (16-bit wav); returns samples written."""
+    import soundfile as sf  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    total = feats["n_samples"]
+    frames = len(feats["f0_hz"])
+    written = 0
+    with sf.SoundFile(str(out), "w", samplerate=features.SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
+        for first in range(0, frames, time_steps):
+            f0 = np.zeros(time_steps, np.float32)
+            loud = np.full(time_steps, -features.DB_RANGE, np.float32)
+            part = slice(first, min(first + time_steps, frames))
+            f0[: part.stop - part.start] = feats["f0_hz"][part]
+            loud[: part.stop - part.start] = feats["loudness_db"][part]
+            outputs = model({"f0_hz": tf.constant(f0[np.newaxis]), "loudness_db": tf.constant(loud[np.newaxis]),
+                             "audio": tf.zeros([1, n_samples])}, training=False)
+            audio = model.get_audio_from_outputs(outputs).numpy()[0]
+            keep = min(n_samples, total - written)
+            f.write(np.clip(audio[:keep], -1.0, 1.0))
+            written += keep
+    return written
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch transfer"),
+                                description="Play INPUT's melody with the instrument a model learned.")
+    p.add_argument("model", type=Path, help="folder with ckpt-N.*, operative_config-N.gin (and dataset_statistics.pkl)")
+    p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
+    p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
+    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
+    p.add_argument("--octave-shift", default="auto", help="auto (toward the dataset's mean pitch) or a number of octaves")
+    p.add_argument("--no-loudness-matching", dest="match_loudness", action="store_false",
+                   help="keep the input's loudness instead of mapping it to the dataset's")
+    p.add_argument("--quiet-db", type=float, default=20.0, help="turn the space between notes down by this much (default 20)")
+    p.add_argument("--note-threshold", type=float, default=1.0, help="note detection threshold (default 1.0)")
+    return p
+
+
+def check_output(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder", "give a file name, e.g. out.wav")
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(f"cannot write {path}: {parent} is not a writable folder", "choose another output path")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tmp = args.output.with_name(args.output.name + ".part")
+    try:
+        if args.octave_shift != "auto" and not re.match(r"^[+-]?\d+$", args.octave_shift):
+            raise InputError(f"--octave-shift {args.octave_shift!r}", "auto, or a whole number of octaves such as -1")
+        check_output(args.output)
+        folder = ModelFolder.find(args.model, args.statistics)
+        info = read_input(args.input)
+        from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
+
+        ddsp = import_ddsp()  # before unpickling: the statistics hold a ddsp QuantileTransformer
+        stats = read_statistics(folder.statistics)
+        model, n_samples, time_steps = load_model(folder, ddsp)
+        feats = input_features(info, n_samples)
+        feats, said = adjust(feats, stats, args.octave_shift, args.match_loudness, args.quiet_db, args.note_threshold, ddsp)
+        print("transfer: " + "; ".join(said), file=sys.stderr)
+        written = synthesise(model, feats, n_samples, time_steps, tmp)
+        os.replace(tmp, args.output)
+    except LaunchError as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {folder.checkpoint})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
