@@ -251,19 +251,46 @@ def register(app: typer.Typer) -> None:
         typer.echo(done.summary("uploaded"))
 
     @app.command("download")
-    def download(src: str = typer.Argument(..., help="gs://BUCKET/PATH (a run's output folder, say)"),
+    def download(src: str = typer.Argument(..., help="gs://BUCKET/PATH, a run id (`ddsp-launch runs`) or a Vertex AI job id"),
                  dest: Path = typer.Argument(..., help="local folder"),
-                 project: Optional[str] = PROJECT) -> None:
-        """Download a Cloud Storage folder, skipping files already here with the same checksum."""
+                 everything: bool = typer.Option(False, "--all", help="the whole folder, not just the model"),
+                 statistics: Optional[str] = typer.Option(None, help="gs:// dataset_statistics.pkl to fetch with the model"),
+                 project: Optional[str] = PROJECT, region: Optional[str] = REGION) -> None:
+        """Download a trained model (newest complete checkpoint, operative config, dataset statistics) or a whole folder.
+
+        With a folder that holds checkpoints (directly or in checkpoints/, as Vertex AI writes
+        them), only the newest complete checkpoint, the newest operative config and the
+        dataset statistics are fetched, each checked against its CRC32C; files already here
+        with the same checksum are skipped. Otherwise (or with --all) the whole folder."""
         from ddsp_launch.adapters import storage
         from ddsp_launch.common import gcs
 
-        uri = gcs.GcsUri.parse(src)
+        uri, stats_uri = _download_source(src, project, region)
+        stats_uri = statistics or stats_uri
         client = gcs.make_client(project)
-        blobs = storage.plan_download(uri, client)
-        with _bytes_progress(f"downloading {uri}", sum(size for _, size, _ in blobs)) as advance:
-            done = storage.download(uri, dest, client, advance)
+        model = None if everything else storage.model_files(uri, client)
+        if model is None:
+            blobs = storage.plan_download(uri, client)
+            with _bytes_progress(f"downloading {uri}", sum(size for _, size, _ in blobs)) as advance:
+                done = storage.download(uri, dest, client, advance)
+            typer.echo(done.summary("downloaded"))
+            return
+        folder, files = model
+        if stats_uri and not any(n.endswith("dataset_statistics.pkl") for n, _, _ in files):
+            parsed = gcs.GcsUri.parse(stats_uri)
+            blob = client.bucket(parsed.bucket).get_blob(parsed.path)
+            if blob is None:
+                raise InputError(f"no dataset statistics at {stats_uri}", "pass --statistics gs://.../dataset_statistics.pkl")
+            if parsed.bucket != uri.bucket:
+                raise InputError("the statistics must be in the model's bucket", "copy them beside the checkpoints")
+            files.append((parsed.path, blob.size or 0, blob.crc32c))
+        with _bytes_progress(f"downloading the model in gs://{uri.bucket}/{folder}", sum(f[1] for f in files)) as advance:
+            done = storage.download_files(uri.bucket, folder, files, dest, client, advance)
         typer.echo(done.summary("downloaded"))
+        ckpt = next(n for n, _, _ in files if n.endswith(".index")).rsplit("/", 1)[-1][: -len(".index")]
+        typer.echo(f"model: {dest} ({ckpt})")
+        if not (dest / "dataset_statistics.pkl").is_file():
+            _say("note: no dataset_statistics.pkl came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
 
     @app.command("tune")
     @opts.training_options
@@ -302,6 +329,41 @@ def register(app: typer.Typer) -> None:
         _print_results(study, results, output)
         if not any(r.metric is not None for r in results):
             raise JobFailed("no trial reported a metric", f"see {output}/trial-*/train.log")
+
+
+def _download_source(src: str, project: Optional[str], region: Optional[str]) -> tuple:
+    """(the gs:// folder, the dataset statistics gs:// path or None) for a path, run id or job id."""
+    from ddsp_launch.common import gcs
+
+    if gcs.is_gcs(src):
+        return gcs.GcsUri.parse(src), None
+    import re
+
+    if re.fullmatch(r"[0-9]+", src) or src.startswith("projects/"):
+        client = _client(project, region)
+        job = client.get(client.resolve(src))
+        spec = job.get("jobSpec") or job.get("trialJobSpec") or {}
+        base = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")
+        if not base:
+            raise InputError(f"job {src} has no baseOutputDirectory", "download its output folder by its gs:// path")
+        return gcs.GcsUri.parse(base), _statistics_from_args(spec)
+    from ddsp_launch.launch import records
+
+    rec = records.load(src)
+    if not gcs.is_gcs(rec.get("output", "")):
+        raise InputError(f"run {rec['id']} wrote to {rec.get('output')} on this machine: nothing to download",
+                         f"use the folder as it is: ddsp-launch transfer {rec.get('output')} ...")
+    data = rec.get("settings", {}).get("data", "")
+    stats = data.rstrip("/") + "/dataset_statistics.pkl" if gcs.is_gcs(data) and "*" not in data else None
+    return gcs.GcsUri.parse(rec["output"]), stats
+
+
+def _statistics_from_args(spec: dict):
+    for pool in spec.get("workerPoolSpecs") or []:
+        for arg in (pool.get("containerSpec") or {}).get("args") or []:
+            if arg.startswith("--file_pattern=gs://"):
+                return arg.split("=", 1)[1].rsplit("/", 1)[0] + "/dataset_statistics.pkl"
+    return None
 
 
 def _merge_study(cfg, study_cfg):

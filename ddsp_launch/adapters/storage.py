@@ -134,6 +134,54 @@ def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = No
     return done
 
 
+def model_files(src: gcs.GcsUri, client) -> tuple[str, list[tuple[str, int, str | None]]] | None:
+    """The newest *complete* checkpoint under ``src`` (or ``src``/checkpoints, where Vertex AI
+    puts them), with the newest operative config and the dataset statistics when present:
+    (the folder's prefix, [(object name, size, crc32c)]). None when it holds no checkpoint."""
+    import re  # noqa: PLC0415
+
+    blobs = {name: (name, size, crc) for name, size, crc in plan_download(src, client)}
+    base = src.path.rstrip("/") + "/" if src.path else ""
+    for folder in (base, base + "checkpoints/"):
+        def numbered(pattern: str) -> list[tuple[int, str]]:
+            rx = re.compile(re.escape(folder) + pattern)
+            return sorted(((int(m.group(1)), n) for n in blobs if (m := rx.fullmatch(n))), reverse=True)
+
+        for step, index in numbered(r"ckpt-(\d+)\.index"):
+            shards = [n for n in blobs if n.startswith(f"{folder}ckpt-{step}.data-")]
+            total = re.search(r"-of-(\d+)$", shards[0]) if shards else None
+            if not total or len(shards) != int(total.group(1)):
+                continue  # still being uploaded, or cut short: take the one before
+            configs = numbered(r"operative_config-(\d+)\.gin")
+            if not configs:
+                raise StorageError(f"{src}: checkpoint ckpt-{step} has no operative_config-*.gin beside it",
+                                   "the trainer writes one at the start of every run; was the folder copied in part?")
+            chosen = [index, *sorted(shards), configs[0][1]]
+            chosen += [n for n in (folder + "dataset_statistics.pkl", base + "dataset_statistics.pkl") if n in blobs][:1]
+            return folder, [blobs[n] for n in chosen]
+    return None
+
+
+def download_files(bucket: str, folder: str, files: list[tuple[str, int, str | None]], dest: Path, client,
+                   progress: Progress | None = None) -> Transfer:
+    """Download these objects of one folder into ``dest`` (flat), each checked against its CRC32C."""
+    done = Transfer([], [], 0)
+    for name, size, checksum in files:
+        target = dest / name[len(folder):] if name.startswith(folder) else dest / name.rsplit("/", 1)[-1]
+        if target.is_file() and checksum and crc32c(target) == checksum:
+            done.skipped.append(str(target))
+        else:
+            gcs.download(gcs.GcsUri(bucket, name), target, client)
+            if checksum and crc32c(target) != checksum:
+                target.unlink()
+                raise StorageError(f"{target}: checksum differs from gs://{bucket}/{name} after download", "run the download again")
+            done.sent.append(str(target))
+            done.bytes_sent += size
+        if progress:
+            progress(size)
+    return done
+
+
 def region_matches(location: str, region: str) -> bool:
     location, region = location.lower(), region.lower()
     if location == region:

@@ -149,3 +149,38 @@ def test_ctrl_c_while_following_leaves_the_job_running(fake_gcp, bucket):
     assert "stopped following; the job goes on running" in err and "ddsp-launch jobs cancel" in err
     (job,) = fake_gcp.jobs.values()
     assert job.body["state"] not in ("JOB_STATE_CANCELLED", "JOB_STATE_CANCELLING")
+
+
+def test_download_a_model_by_path_and_by_job_id(fake_gcp, bucket, tmp_path):
+    """Only the newest *complete* checkpoint, its operative config and the statistics come down."""
+    from ddsp_launch.common import gcs
+
+    b = gcs.make_client().bucket(bucket)
+    files = {
+        "runs/m1/checkpoints/ckpt-2.index": b"i2", "runs/m1/checkpoints/ckpt-2.data-00000-of-00001": b"d2" * 1000,
+        "runs/m1/checkpoints/ckpt-4.index": b"i4", "runs/m1/checkpoints/ckpt-4.data-00000-of-00002": b"d4",  # half uploaded
+        "runs/m1/checkpoints/operative_config-0.gin": b"g0", "runs/m1/checkpoints/operative_config-2.gin": b"g2",
+        "runs/m1/logs/train/events.out.tfevents.1": b"e", "datasets/v/dataset_statistics.pkl": b"stats",
+    }
+    for name, data in files.items():
+        b.blob(name).upload_from_string(data)
+    proc = ddsp_launch("download", "gs://ddsp-cli/runs/m1", str(tmp_path / "m"), "--statistics", "gs://ddsp-cli/datasets/v/dataset_statistics.pkl")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "ckpt-2.data-00000-of-00001", "ckpt-2.index", "dataset_statistics.pkl", "operative_config-2.gin"]
+    assert (tmp_path / "m" / "ckpt-2.data-00000-of-00001").read_bytes() == b"d2" * 1000
+    assert "model: " in proc.stdout and "(ckpt-2)" in proc.stdout
+
+    spec = {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-8"}, "replicaCount": "1",
+                                 "containerSpec": {"imageUri": IMAGE, "args": ["--file_pattern=gs://ddsp-cli/datasets/v/train.tfrecord*"]}}],
+            "baseOutputDirectory": {"outputUriPrefix": "gs://ddsp-cli/runs/m1"}}
+    from ddsp_launch.adapters import vertex
+
+    job = vertex.Vertex("my-proj", "us-central1").create("CustomJob", {"displayName": "m1", "jobSpec": spec})
+    by_job = ddsp_launch("download", vertex.job_id(job["name"]), str(tmp_path / "j"), env={"GOOGLE_CLOUD_PROJECT": "my-proj"})
+    assert by_job.returncode == 0, by_job.stderr
+    assert (tmp_path / "j" / "dataset_statistics.pkl").read_bytes() == b"stats"  # found from the job's --file_pattern
+    everything = ddsp_launch("download", "gs://ddsp-cli/runs/m1", str(tmp_path / "all"), "--all", check=True)
+    assert "downloaded 7 file(s)" in everything.stdout
+    missing = ddsp_launch("download", "gs://ddsp-cli/runs/none", str(tmp_path / "n"))
+    assert missing.returncode == 3 and "nothing under gs://ddsp-cli/runs/none" in missing.stderr
