@@ -115,23 +115,8 @@ def plan_download(src: gcs.GcsUri, client) -> list[tuple[str, int, str | None]]:
 
 
 def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = None) -> Transfer:
-    blobs = plan_download(src, client)
     prefix = src.path.rstrip("/") + "/" if src.path else ""
-    done = Transfer([], [], 0)
-    for name, size, checksum in blobs:
-        target = dest / name[len(prefix):]
-        if target.is_file() and checksum and crc32c(target) == checksum:
-            done.skipped.append(str(target))
-        else:
-            gcs.download(gcs.GcsUri(src.bucket, name), target, client)
-            if checksum and crc32c(target) != checksum:
-                target.unlink()
-                raise StorageError(f"{target}: checksum differs from gs://{src.bucket}/{name} after download", "run the download again")
-            done.sent.append(str(target))
-            done.bytes_sent += size
-        if progress:
-            progress(size)
-    return done
+    return download_files(src.bucket, prefix, plan_download(src, client), dest, client, progress)
 
 
 def model_files(src: gcs.GcsUri, client) -> tuple[str, list[tuple[str, int, str | None]]] | None:
