@@ -58,8 +58,6 @@ def _machine(base, machine_type: Optional[str], accelerator: Optional[str], wher
     mt = machine_type or base.machine_type
     if accelerator is None:
         gpu, count = (base.accelerator_type, base.accelerator_count) if machine_type is None else (None, 0)
-    elif accelerator.lower() in ("none", "cpu", "0"):
-        gpu, count = None, 0
     else:
         gpu, count = parse_accelerator(accelerator)
     return check(Machine(mt, gpu, count), where)
@@ -224,7 +222,7 @@ def register(app: typer.Typer) -> None:
         name = client.resolve(job)
         old = client.get(name)
         kind = "HyperparameterTuningJob" if "/hyperparameterTuningJobs/" in name else "CustomJob"
-        schema = discovery.RequestSchema()
+        schema = discovery.request_schema()
         body = schema.writable(kind, old)
         schema.check(kind, body)
         if dry_run:

@@ -31,6 +31,11 @@ def split(repository: str) -> tuple[str, str]:
     return "docker.io", repository
 
 
+def is_container_registry(host: str) -> bool:
+    """gcr.io and its regional hosts: Container Registry, which no longer takes pushes."""
+    return bool(_GCR_HOST.match(host))
+
+
 def is_artifact_registry(repository: str) -> bool:
     return bool(_AR_HOST.match(split(repository)[0]))
 
@@ -45,7 +50,7 @@ def validate_repository(repository: str) -> str:
             f"{repository!r} is not a valid image repository",
             "lowercase letters, digits and . _ - separated by /, e.g. us-central1-docker.pkg.dev/PROJECT/REPO/ddsp",
         )
-    if _GCR_HOST.match(host):
+    if is_container_registry(host):
         raise InputError(
             f"{host} (Container Registry) no longer accepts pushes",
             "use Artifact Registry: REGION-docker.pkg.dev/PROJECT/REPO/IMAGE",

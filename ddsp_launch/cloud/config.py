@@ -81,18 +81,8 @@ def read(path: Path) -> JobConfig:
     )
 
 
-_SCHEMA = None
-
-
-def _schema() -> discovery.RequestSchema:
-    global _SCHEMA
-    if _SCHEMA is None:
-        _SCHEMA = discovery.RequestSchema()
-    return _SCHEMA
-
-
 def from_custom_job_spec(spec: dict, path: Path | str, kind: str = "Vertex AI CustomJobSpec") -> JobConfig:
-    _schema().check("CustomJobSpec", spec, f"{kind} in {path}")
+    discovery.request_schema().check("CustomJobSpec", spec, f"{kind} in {path}")
     cfg = JobConfig(kind=kind)
     pools = spec.get("workerPoolSpecs") or []
     if len(pools) > 2:
@@ -126,7 +116,7 @@ def from_tuning(data: dict, path: Path | str) -> JobConfig:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}", "a tuning config holds: " + ", ".join(sorted(allowed)))
     trial = data.get("trialJobSpec")
     cfg = from_custom_job_spec(trial, path, "Vertex AI tuning config") if trial else JobConfig(kind="Vertex AI tuning config")
-    _schema().check("StudySpec", data.get("studySpec"), f"studySpec in {path}")
+    discovery.request_schema().check("StudySpec", data.get("studySpec"), f"studySpec in {path}")
     cfg.study = data.get("studySpec")
     for key in ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount"):
         if key in data:
@@ -263,5 +253,5 @@ def _legacy_tuning(hp: dict, cfg: JobConfig, path) -> None:
         if old in hp:
             setattr(cfg, new, int(hp[old]))
             say(f"hyperparameters.{old} -> {re.sub(r'_([a-z])', lambda m: m.group(1).upper(), new)} {int(hp[old])}")
-    _schema().check("StudySpec", study, f"studySpec converted from {path}")
+    discovery.request_schema().check("StudySpec", study, f"studySpec converted from {path}")
     cfg.study = study

@@ -63,6 +63,12 @@ def check_accelerator(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=None)
+def request_schema(api: tuple[str, str] = AIPLATFORM) -> "RequestSchema":
+    """The shared validator for ``api`` (its JSON Schemas are compiled once, on first use)."""
+    return RequestSchema(api)
+
+
 _INT = r"^-?[0-9]+$"
 _DURATION = r"^-?[0-9]+(\.[0-9]{1,9})?s$"
 

@@ -170,7 +170,7 @@ class CloudJobSpec:
 
     def checked_body(self) -> dict:
         body = self.body()
-        discovery.RequestSchema().check(self.kind, body)
+        discovery.request_schema().check(self.kind, body)
         return body
 
     def gcloud_command(self, config_file: str = "ddsp-job.yaml") -> str:
@@ -195,13 +195,13 @@ class CloudJobSpec:
 
 
 def _check_image(image: str) -> None:
-    from ddsp_launch.adapters.registry import split  # noqa: PLC0415
+    from ddsp_launch.adapters.registry import is_container_registry, split  # noqa: PLC0415
 
     host, _ = split(image.split("@")[0])
     if host == "docker.io" or host.startswith(("localhost", "127.")):
         raise InputError(f"image {image!r} is not in a registry Vertex AI can pull from",
                          "push it first: ddsp-launch build --gpu --push REGION-docker.pkg.dev/PROJECT/REPO/ddsp, then pass the printed reference")
-    if re.match(r"^([a-z]+\.)?gcr\.io$", host):
+    if is_container_registry(host):
         raise InputError(f"{host} (Container Registry) is shut down", "push to Artifact Registry: REGION-docker.pkg.dev/PROJECT/REPO/IMAGE")
 
 

@@ -63,8 +63,11 @@ class Machine:
         return self.machine_type + (f" + {self.accelerator_count} x {self.accelerator_type}" if self.has_gpu else "")
 
 
-def parse_accelerator(text: str) -> tuple[str, int]:
-    """'NVIDIA_TESLA_T4' or 'NVIDIA_TESLA_T4:2' (also 'nvidia-tesla-t4:2', gcloud's spelling)."""
+def parse_accelerator(text: str | None) -> tuple[str | None, int]:
+    """'NVIDIA_TESLA_T4' or 'NVIDIA_TESLA_T4:2' (also 'nvidia-tesla-t4:2', gcloud's spelling);
+    empty, 'none', 'cpu' or '0' mean no accelerator: (None, 0)."""
+    if not text or text.strip().lower() in ("none", "cpu", "0"):
+        return None, 0
     name, _, count = text.partition(":")
     name = name.strip().upper().replace("-", "_")
     try:

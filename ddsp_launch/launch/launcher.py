@@ -82,8 +82,7 @@ def cloud_spec(settings: Settings, image: str | None = None):
     from ddsp_launch.cloud import jobs
     from ddsp_launch.cloud.machines import Machine, parse_accelerator
 
-    acc = settings.accelerator
-    gpu, count = (None, 0) if not acc or acc.lower() in ("none", "cpu") else parse_accelerator(acc)
+    gpu, count = parse_accelerator(settings.accelerator)
     image = image or settings.image or (f"{settings.push_to}:pending" if settings.push_to else None)
     if not image:
         raise InputError("a Vertex AI job needs a pushed image", "give --image REGISTRY/NAME@sha256:..., or --push-to "
@@ -98,7 +97,10 @@ def cloud_spec(settings: Settings, image: str | None = None):
 def cost_class(settings: Settings) -> str:
     if not settings.is_cloud:
         return f"local: this machine's {'GPU' if settings.device == 'gpu' else 'CPU'}, no cloud charges"
-    acc = settings.accelerator if settings.accelerator and settings.accelerator.lower() != "none" else "no GPU"
+    from ddsp_launch.cloud.machines import parse_accelerator
+
+    gpu, count = parse_accelerator(settings.accelerator)
+    acc = f"{gpu}:{count}" if gpu else "no GPU"
     machines = 1 + (settings.workers or 0)
     return (f"Vertex AI: {machines} x {settings.machine_type} with {acc}, "
             f"{'spot (cheaper, may be reclaimed)' if settings.spot else 'on-demand'}, billed per second while the job runs")

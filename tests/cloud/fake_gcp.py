@@ -54,8 +54,7 @@ class Job:
 class FakeGcp:
     def __init__(self, running_polls: int = 3):
         self.routes = _routes()
-        self.schemas = {discovery.AIPLATFORM: discovery.RequestSchema(discovery.AIPLATFORM),
-                        discovery.LOGGING: discovery.RequestSchema(discovery.LOGGING)}
+        self.schemas = {api: discovery.request_schema(api) for api in (discovery.AIPLATFORM, discovery.LOGGING)}
         self.jobs: dict[str, Job] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
         self.running_polls = running_polls

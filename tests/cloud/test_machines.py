@@ -44,5 +44,6 @@ def test_refused_combinations_say_why_and_what_to_do(machine, message, fix):
 def test_parse_accelerator_takes_both_spellings():
     assert parse_accelerator("NVIDIA_TESLA_T4") == ("NVIDIA_TESLA_T4", 1)
     assert parse_accelerator("nvidia-tesla-t4:2") == ("NVIDIA_TESLA_T4", 2)
+    assert parse_accelerator("none") == parse_accelerator("CPU") == parse_accelerator(None) == (None, 0)
     with pytest.raises(InputError, match="not a number"):
         parse_accelerator("NVIDIA_TESLA_T4:two")
