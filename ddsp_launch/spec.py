@@ -86,13 +86,15 @@ class LocalRunSpec:
         """The TFRecord glob the trainer reads (host paths for local data)."""
         return dataset_pattern(self.data)
 
-    def validate(self) -> "LocalRunSpec":
+    def validate(self, check_data: bool = True) -> "LocalRunSpec":
+        """Raise InputError on anything unusable; ``check_data=False`` when the dataset is yet to be prepared."""
         if self.runtime not in RUNTIMES:
             raise InputError(f"unknown runtime {self.runtime!r}", f"choose one of: {', '.join(RUNTIMES)}")
         if self.device not in DEVICES:
             raise InputError(f"unknown device {self.device!r}", "choose --cpu or --gpu")
         self.params.validate()
-        self.file_pattern()  # raises when the data cannot be used
+        if check_data:
+            self.file_pattern()  # raises when the data cannot be used
         if self.output_is_gcs:
             parse_gcs(self.output)
         else:

@@ -67,15 +67,7 @@ def local_spec(settings: Settings) -> LocalRunSpec:
     runtime = settings.target if settings.target in ("docker", "process", "auto") else "auto"
     spec = LocalRunSpec(data=_data_for_plan(settings), output=settings.output, params=settings.training(),
                         runtime=runtime, device=settings.device, image=settings.image, base_image=settings.base_image)
-    if settings.prepare_to and needs_preparing(settings.data):
-        spec.params.validate()  # the dataset does not exist yet: check the rest
-        if gcs.is_gcs(settings.output):
-            return spec
-        out = Path(settings.output)
-        if out.exists() and not out.is_dir():
-            raise InputError(f"output {settings.output} is a file, not a folder")
-        return spec
-    return spec.validate()
+    return spec.validate(check_data=not (settings.prepare_to and needs_preparing(settings.data)))
 
 
 def cloud_spec(settings: Settings, image: str | None = None):

@@ -9,6 +9,7 @@ run, edit an answer, save to a file, or cancel. The prompts only gather input.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from ddsp_launch.common import gcs
 from ddsp_launch.common.errors import Interrupted, LaunchError
 from ddsp_launch.launch import launcher
 from ddsp_launch.launch.settings import BY_NAME, TARGETS, Settings, convert, with_values
+from ddsp_launch.spec import TrainingParams
 
 MACHINES = ("n1-standard-4", "n1-standard-8", "n1-standard-16", "n1-highmem-8", "n1-highmem-16", "n1-highcpu-32",
             "g2-standard-8", "g2-standard-24", "a2-highgpu-1g", "a2-highgpu-2g")
@@ -77,14 +79,12 @@ def _check_output(text: str, cloud: bool) -> None:
 
 
 def _check_number(name: str, text: str) -> None:
-    f = BY_NAME[name]
-    value = convert(f, text, "answer")
-    if f.kind is int and value < (0 if name == "workers" else 1):
-        raise ValueError("must be at least " + ("0" if name == "workers" else "1"))
-    if name == "learning_rate" and not 0 < value < 1:
-        raise ValueError("between 0 and 1 (typical: 1e-4 to 1e-3)")
-    if name == "early_stop_loss_value" and value < 0:
-        raise ValueError("0 (off) or more")
+    value = convert(BY_NAME[name], text, "answer")
+    if name == "workers":
+        if value < 0:
+            raise ValueError("must be at least 0")
+        return
+    dataclasses.replace(TrainingParams(), **{name: value}).validate()  # the trainer's own bounds
 
 
 def _text(s: Settings, name: str, validate=None, message: str | None = None) -> str:
