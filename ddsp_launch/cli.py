@@ -104,14 +104,6 @@ def transfer(ctx: typer.Context) -> None:
     _run_trainer_module(ctx, "transfer", "ddsp_launch.trainer.transfer")
 
 
-def _say(text: str) -> None:
-    typer.echo(text, err=True)
-
-
-def _progress(line: str) -> None:
-    typer.echo(f"  {line}", err=True)
-
-
 BUILD_HELP = """Build the training image (and push it with --push).
 
 The tag is a hash of the Dockerfile, the lock files and the code: an unchanged checkout
@@ -155,8 +147,8 @@ def build_cmd(
     from ddsp_launch.adapters import docker_engine
 
     engine = docker_engine.connect()
-    _say(f"building {plan.local_ref} from {spec.base_image} (context: {plan.describe_context()})")
-    result = image_build.build(plan, engine, _progress, warn=_say, no_cache=no_cache)
+    opts.say(f"building {plan.local_ref} from {spec.base_image} (context: {plan.describe_context()})")
+    result = image_build.build(plan, engine, opts.progress, warn=opts.say, no_cache=no_cache)
     typer.echo(f"image:  {result.image}  ({'built' if result.built else 'up to date, not rebuilt'})")
     typer.echo(f"id:     {result.image_id}")
     if result.remote:
@@ -204,7 +196,7 @@ def run_cmd(
     if dry_run:
         _print_run_plan(spec)
         return
-    outcome = local.run(spec, _say, _progress)
+    outcome = local.run(spec, opts.say, opts.progress)
     raise typer.Exit(outcome.exit_code)
 
 

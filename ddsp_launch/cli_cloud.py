@@ -21,10 +21,6 @@ REGION = typer.Option(None, "--region", envvar=["DDSP_LAUNCH_REGION", "CLOUDSDK_
 jobs_app = typer.Typer(help="Vertex AI jobs: list, status, logs, cancel, resubmit.", no_args_is_help=True)
 
 
-def _say(text: str) -> None:
-    typer.echo(text, err=True)
-
-
 def _require_project(project: Optional[str]) -> str:
     if not project:
         raise InputError("no Google Cloud project given", "pass --project PROJECT_ID or set GOOGLE_CLOUD_PROJECT")
@@ -116,14 +112,14 @@ def register(app: typer.Typer) -> None:
 
         cfg = job_config.read(config) if config else None
         if cfg is not None and cfg.notes:
-            _say("\n".join(cfg.notes))
+            opts.say("\n".join(cfg.notes))
         if tune is not None:
             study_cfg = job_config.read(tune)
             if study_cfg.study is None:
                 raise InputError(f"{tune} holds no studySpec", "see configs/hypertune.yaml")
             cfg = _merge_study(cfg, study_cfg)
             if study_cfg.notes:
-                _say("\n".join(study_cfg.notes))
+                opts.say("\n".join(study_cfg.notes))
         params = training
         primary = _machine(cfg.primary if cfg else None, machine_type, accelerator, "primary pool")
         worker = _machine((cfg.worker if cfg else None) or primary, worker_machine_type, worker_accelerator, "worker pool") \
@@ -142,11 +138,11 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(body, indent=2))
             typer.echo("\n# equivalent gcloud command:")
             typer.echo(spec.gcloud_command())
-            _say("dry run: nothing submitted (bucket checks skipped)")
+            opts.say("dry run: nothing submitted (bucket checks skipped)")
             return
         from ddsp_launch.adapters import storage
 
-        storage.check_job_buckets(spec, allow_cross_region, _say)
+        storage.check_job_buckets(spec, allow_cross_region, opts.say)
         client = _client(spec.project, spec.region)
         job = client.create(spec.kind, body)
         _print_submitted(job)
@@ -288,7 +284,7 @@ def register(app: typer.Typer) -> None:
         ckpt = next(n for n, _, _ in files if n.endswith(".index")).rsplit("/", 1)[-1][: -len(".index")]
         typer.echo(f"model: {dest} ({ckpt})")
         if not (dest / "dataset_statistics.pkl").is_file():
-            _say("note: no dataset_statistics.pkl came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
+            opts.say("note: no dataset_statistics.pkl came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
 
     @app.command("tune")
     @opts.training_options
@@ -323,7 +319,7 @@ def register(app: typer.Typer) -> None:
         pattern = dataset_pattern(data)
         process.require_trainer_stack("`ddsp-launch tune --local`")
         count = trials or cfg.max_trial_count or 4
-        results = tuning.run(study, pattern, output, params, count, parallel or 1, seed, algo, _say)
+        results = tuning.run(study, pattern, output, params, count, parallel or 1, seed, algo, opts.say)
         _print_results(study, results, output)
         if not any(r.metric is not None for r in results):
             raise JobFailed("no trial reported a metric", f"see {output}/trial-*/train.log")

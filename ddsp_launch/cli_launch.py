@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from ddsp_launch import cli_options as opts
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import settings as st
 
@@ -34,14 +35,6 @@ Examples:
   ddsp-launch train --yes --target process --data data/violin-dataset --output runs/violin --num-steps 300
   ddsp-launch train --config my-run.yaml
 """
-
-
-def _say(text: str) -> None:
-    typer.echo(text, err=True)
-
-
-def _progress(line: str) -> None:
-    typer.echo(f"  {line}", err=True)
 
 
 def interactive(yes: bool) -> bool:
@@ -106,10 +99,10 @@ def execute(s: st.Settings, dry_run: bool = False) -> int:
         if s.is_cloud:
             typer.echo(json.dumps(plan.body(), indent=2))
             typer.echo(plan.gcloud_command())
-        _say("dry run: nothing started")
+        opts.say("dry run: nothing started")
         return 0
     _quick_checks(s)
-    result = launcher.launch(s, _say, _progress)
+    result = launcher.launch(s, opts.say, opts.progress)
     rec = result.record
     typer.echo(f"\nrun:          {rec['id']} ({rec['state']})")
     if rec.get("job"):
@@ -152,10 +145,10 @@ def run_train(config: Optional[Path] = None, yes: bool = False, save_config: Opt
     if interactive(yes) and not save_config:
         from ddsp_launch.launch import prompts
 
-        s, action = prompts.interview(_with_last_answers(s), _engine_answers(), _say)
+        s, action = prompts.interview(_with_last_answers(s), _engine_answers(), opts.say)
         st.save(s, _last_path())
         if action == "cancel":
-            _say("cancelled; nothing was started")
+            opts.say("cancelled; nothing was started")
             return
         if action == "save":
             import questionary
@@ -197,7 +190,7 @@ def register(app: typer.Typer) -> None:
             if f.kind is list:
                 values[f.name] = tuple(values[f.name] or ())
         s = st.Settings(values, {k: "record" for k in values})
-        _say(f"replaying {rec['id']}: {s.command_line()}")
+        opts.say(f"replaying {rec['id']}: {s.command_line()}")
         raise typer.Exit(execute(s, dry_run))
 
     @app.command("tensorboard")

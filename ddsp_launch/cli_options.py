@@ -1,4 +1,5 @@
-"""Command-line options shared by the commands that train (run, submit, tune).
+"""What the command-line modules share: messages to stderr, and the hyperparameter options
+of the commands that train (run, submit, tune).
 
 `@training_options` adds the trainer's hyperparameters as options to a command and hands
 the command one `TrainingParams` (argument ``training``) instead of eight values.
@@ -12,6 +13,15 @@ import inspect
 import typer
 
 from ddsp_launch.spec import TrainingParams
+
+def say(text: str) -> None:
+    """A message for the user (stderr, so stdout stays the command's result)."""
+    typer.echo(text, err=True)
+
+
+def progress(line: str) -> None:
+    typer.echo(f"  {line}", err=True)
+
 
 _OPTIONS = (
     ("batch_size", int, typer.Option(TrainingParams.batch_size, min=1, help="examples per step")),
