@@ -74,8 +74,6 @@ def _engine_answers() -> bool:
 def _quick_checks(s: st.Settings) -> None:
     from ddsp_launch.launch import doctor
 
-    local_endpoints = all(os.environ.get(v, "").startswith("http://127.0.0.1")
-                          for v in ("DDSP_LAUNCH_VERTEX_ENDPOINT", "STORAGE_EMULATOR_HOST"))
     out = Path(s.output) if s.output and not s.output.startswith("gs://") else None
     checks = [doctor.disk_check(out or Path.cwd(), 5.0 if s.target == "docker" else 1.0)]
     if s.target == "docker" and s.device == "gpu":
@@ -83,7 +81,9 @@ def _quick_checks(s: st.Settings) -> None:
         checks += [docker, doctor.nvidia_check(engine)]
     if s.is_cloud:
         checks.append(doctor.project_check(s.project))
-        if not local_endpoints:
+        from ddsp_launch.adapters import vertex
+
+        if not vertex.uses_local_services():
             checks.append(doctor.adc_check())
     doctor.require(checks)
 

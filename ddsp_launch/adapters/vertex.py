@@ -52,10 +52,20 @@ class LogLine:
         return f"{self.timestamp[:19].replace('T', ' ')} {self.severity[:1] or ' '}{who} {self.text}"
 
 
+def is_local(endpoint: str) -> bool:
+    """A local stand-in for the service (no credentials sent)."""
+    return bool(re.match(r"^http://(127\.0\.0\.1|localhost)(:|/|$)", endpoint))
+
+
+def uses_local_services() -> bool:
+    """Vertex AI and Cloud Storage both pointed at local stand-ins: no Google credentials needed."""
+    return is_local(os.environ.get(VERTEX_ENDPOINT_ENV, "")) and is_local(os.environ.get("STORAGE_EMULATOR_HOST", ""))
+
+
 def _credentials(endpoint: str):
     from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
-    if re.match(r"^http://(127\.0\.0\.1|localhost)(:|/|$)", endpoint):
+    if is_local(endpoint):
         return AnonymousCredentials()
     import google.auth  # noqa: PLC0415
     from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
@@ -176,17 +186,13 @@ class Vertex:
         seen: set[str] = set()
         since = None
         while True:
-            job = self.get(name)
+            job = self.get(name)  # the state first: the logs read next hold all it wrote up to then
             for line in self.log_lines(name, since):
                 if line.insert_id not in seen:
                     seen.add(line.insert_id)
                     emit(line)
                     since = line.timestamp
             if job.get("state") in TERMINAL_STATES:
-                for line in self.log_lines(name, since):  # what arrived while the state changed
-                    if line.insert_id not in seen:
-                        seen.add(line.insert_id)
-                        emit(line)
                 return job
             sleep(interval)
 
