@@ -101,7 +101,40 @@ Example: ddsp-launch transfer runs/violin my-melody.wav -o violin-melody.wav --s
 
 @app.command("transfer", help=TRANSFER_HELP, context_settings=PASSTHROUGH)
 def transfer(ctx: typer.Context) -> None:
-    _run_trainer_module(ctx, "transfer", "ddsp_launch.trainer.transfer")
+    _run_tool(ctx, "transfer")
+
+
+EXPORT_HELP = """Export a trained model to run with TensorFlow alone: a SavedModel (and TFLite with --tflite).
+
+MODEL is a training output folder (or one `ddsp-launch download` filled); writes
+MODEL/export (or -o DIR) with saved_model/, ddsp-model.json (inputs, rates, a check
+value) and the dataset statistics. Run `ddsp-launch export --help` for all options.
+
+Example: ddsp-launch export runs/violin -o violin-export --tflite
+"""
+
+
+@app.command("export", help=EXPORT_HELP, context_settings=PASSTHROUGH)
+def export(ctx: typer.Context) -> None:
+    _run_tool(ctx, "export")
+
+
+def _run_tool(ctx: typer.Context, command: str) -> None:
+    """transfer / export: here (training stack installed) or in the training image."""
+    from ddsp_launch.runtime import tools  # noqa: PLC0415
+
+    host, args = tools.split_host_options(list(ctx.args))
+    os.environ["DDSP_LAUNCH_PROG"] = f"ddsp-launch {command}"
+    if any(a in ("-h", "--help") for a in args):
+        tools.tool_args.PARSERS[command]().parse_args(["--help"])
+    runtime = host.get("runtime", "auto")
+    if runtime not in ("auto", "process", "docker"):
+        raise typer.BadParameter(f"{runtime!r}: choose auto, process or docker", param_hint="--runtime")
+    chosen, engine = tools.choose(runtime, opts.say)
+    if chosen == "process":
+        raise typer.Exit(process.run_module(tools.MODULES[command], args))
+    image = host.get("image") or tools.cpu_image(engine, host.get("base_image"), opts.say, opts.progress)
+    raise typer.Exit(tools.run_in_image(command, args, image, engine, opts.say))
 
 
 BUILD_HELP = """Build the training image (and push it with --push).

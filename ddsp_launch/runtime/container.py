@@ -21,7 +21,8 @@ from ddsp_launch.spec import LocalRunSpec
 DATA_MOUNT = "/data"
 OUTPUT_MOUNT = "/output"
 CREDENTIALS_MOUNT = "/run/secrets/google/application_default_credentials.json"
-IMAGE_USER = "1000:1000"  # the image's non-root `ddsp` user
+IMAGE_IDS = (1000, 1000)  # the image's non-root `ddsp` user
+IMAGE_USER = "%d:%d" % IMAGE_IDS
 PASSED_ENV = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "CLOUD_ML_TRIAL_ID", "TF_CPP_MIN_LOG_LEVEL")
 
 
@@ -43,10 +44,13 @@ class ContainerPlan:
     name: str
     network: str | None = None
     labels: tuple[tuple[str, str], ...] = field(default=())
+    entrypoint: tuple[str, ...] = ()  # empty: the image's own (the trainer's task)
 
     def argv(self) -> list[str]:
         """The equivalent `docker run` command."""
         cmd = ["docker", "run", "--rm", "--init", "--name", self.name, "--user", self.user]
+        if self.entrypoint:
+            cmd += ["--entrypoint", self.entrypoint[0]]
         if self.gpus:
             cmd += ["--gpus", "all"]
         if self.network:
@@ -57,13 +61,16 @@ class ContainerPlan:
             cmd += ["--env", f"{k}={v}"]
         for k, v in self.labels:
             cmd += ["--label", f"{k}={v}"]
-        return cmd + [self.image, *self.args]
+        return cmd + [self.image, *self.entrypoint[1:], *self.args]
 
     def command_line(self) -> str:
         return shlex.join(self.argv())
 
     def sdk_create_kwargs(self) -> dict:
-        return {"user": self.user, "environment": dict(self.env), "name": self.name, "labels": dict(self.labels)}
+        kwargs = {"user": self.user, "environment": dict(self.env), "name": self.name, "labels": dict(self.labels)}
+        if self.entrypoint:
+            kwargs["entrypoint"] = list(self.entrypoint)
+        return kwargs
 
     def sdk_host_config(self) -> dict:
         from docker.types import DeviceRequest  # the SDK, imported only to act
@@ -152,3 +159,11 @@ def _fixed_dir(pattern: str) -> Path:
             break
         fixed.append(part)
     return Path(*fixed)
+
+
+def chown_tree(root: Path, uid: int, gid: int) -> None:
+    """Give a folder and everything in it to uid:gid (the image's user, and back)."""
+    os.chown(root, uid, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)

@@ -88,16 +88,16 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         if cplan.user == container.IMAGE_USER:
-            _chown_tree(output_dir, 1000, 1000)
+            container.chown_tree(output_dir, *container.IMAGE_IDS)
     say("runtime: docker\n  " + cplan.command_line())
     previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(),
-                          _write_stdout)
+                          write_stdout)
     finally:
         signal.signal(signal.SIGTERM, previous)
         if output_dir is not None and cplan.user == container.IMAGE_USER:
-            _chown_tree(output_dir, os.getuid(), os.getgid())  # hand the outputs back to the host user
+            container.chown_tree(output_dir, os.getuid(), os.getgid())  # hand the outputs back to the host user
     return Outcome("docker", code, image=image, command=cplan.argv())
 
 
@@ -112,13 +112,6 @@ def _raise_keyboard_interrupt(signum, frame):  # SIGTERM to us: stop the contain
     raise KeyboardInterrupt
 
 
-def _write_stdout(chunk: bytes) -> None:
+def write_stdout(chunk: bytes) -> None:
     sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
-
-
-def _chown_tree(root: Path, uid: int, gid: int) -> None:
-    os.chown(root, uid, gid)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)

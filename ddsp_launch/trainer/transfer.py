@@ -13,7 +13,6 @@ written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import pickle
@@ -26,7 +25,7 @@ import numpy as np
 
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
-from ddsp_launch.trainer.prepare.records import STATISTICS
+from ddsp_launch.trainer.tool_args import STATISTICS, transfer_parser
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.index$")
 
@@ -35,10 +34,10 @@ _CKPT = re.compile(r"^ckpt-(\d+)\.index$")
 class ModelFolder:
     checkpoint: str  # the prefix, e.g. MODEL/ckpt-300
     operative_config: Path
-    statistics: Path
+    statistics: Path | None  # None only when not required and not found
 
     @classmethod
-    def find(cls, folder: Path, statistics: Path | None = None) -> "ModelFolder":
+    def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True) -> "ModelFolder":
         if not folder.is_dir():
             raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
         steps = sorted((int(m.group(1)) for p in folder.iterdir() if (m := _CKPT.match(p.name))), reverse=True)
@@ -51,6 +50,8 @@ class ModelFolder:
             raise InputError(f"{folder} holds no operative_config-*.gin", "the trainer writes it beside the checkpoints; copy it too")
         stats = statistics or folder / STATISTICS
         if not stats.is_file():
+            if statistics is None and not require_statistics:
+                return cls(str(folder / f"ckpt-{complete[0]}"), configs[-1], None)
             raise InputError(f"no dataset statistics at {stats}",
                              f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
         return cls(str(folder / f"ckpt-{complete[0]}"), configs[-1], stats)
@@ -158,19 +159,14 @@ def synthesise(model, feats: dict, n_samples: int, time_steps: int, out: Path) -
     return written
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch transfer"),
-                                description="Play INPUT's melody with the instrument a model learned.")
-    p.add_argument("model", type=Path, help="folder with ckpt-N.*, operative_config-N.gin (and dataset_statistics.pkl)")
-    p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
-    p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
-    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
-    p.add_argument("--octave-shift", default="auto", help="auto (toward the dataset's mean pitch) or a number of octaves")
-    p.add_argument("--no-loudness-matching", dest="match_loudness", action="store_false",
-                   help="keep the input's loudness instead of mapping it to the dataset's")
-    p.add_argument("--quiet-db", type=float, default=20.0, help="turn the space between notes down by this much (default 20)")
-    p.add_argument("--note-threshold", type=float, default=1.0, help="note detection threshold (default 1.0)")
-    return p
+def plot(info: sources.AudioInfo, output: Path, png: Path) -> None:
+    from ddsp_launch.trainer import plots  # noqa: PLC0415
+
+    n = min(int(plots.PLOT_SECONDS * features.SAMPLE_RATE), math.ceil(info.frames * features.SAMPLE_RATE / info.sample_rate))
+    result = read_input(output)
+    suffix = f" (first {plots.PLOT_SECONDS:g} s)" if n < result.frames else ""
+    plots.draw(plots.analyse(sources.read_16k_mono(info, 0, n)), plots.analyse(sources.read_16k_mono(result, 0, n)), png,
+               (f"input: {info.source.path.name}{suffix}", f"output: {output.name}{suffix}"))
 
 
 def check_output(path: Path) -> None:
@@ -182,12 +178,14 @@ def check_output(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = transfer_parser().parse_args(argv)
     tmp = args.output.with_name(args.output.name + ".part")
     try:
         if args.octave_shift != "auto" and not re.match(r"^[+-]?\d+$", args.octave_shift):
             raise InputError(f"--octave-shift {args.octave_shift!r}", "auto, or a whole number of octaves such as -1")
         check_output(args.output)
+        if args.plot:
+            check_output(args.plot)
         folder = ModelFolder.find(args.model, args.statistics)
         info = read_input(args.input)
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
@@ -200,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         print("transfer: " + "; ".join(said), file=sys.stderr)
         written = synthesise(model, feats, n_samples, time_steps, tmp)
         os.replace(tmp, args.output)
+        if args.plot:
+            plot(info, args.output, args.plot)
     except LaunchError as exc:
         tmp.unlink(missing_ok=True)
         print(f"error: {exc}", file=sys.stderr)
@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {folder.checkpoint})")
+    print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {folder.checkpoint})"
+          + (f"; plot {args.plot}" if args.plot else ""))
     return 0
 
 

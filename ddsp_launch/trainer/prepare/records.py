@@ -20,7 +20,7 @@ from ddsp_launch.common.errors import InputError
 
 EXAMPLES_PER_SHARD = 200  # about 100 MB of 4-second examples per shard
 MANIFEST = "manifest.json"
-STATISTICS = "dataset_statistics.pkl"
+from ddsp_launch.trainer.tool_args import STATISTICS  # noqa: F401 (one name for the file, shared with the tools)
 
 
 def shard_count(n_examples: int, requested: int | None = None) -> int:

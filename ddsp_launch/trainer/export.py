@@ -1,0 +1,156 @@
+"""Export a trained model to run with TensorFlow alone: a SavedModel (and, with --tflite,
+a TensorFlow Lite file, ddsp's own on-device format).
+
+Container side (TensorFlow + ddsp to build it; nothing but TensorFlow to run it). The
+exported function takes one training example's worth of controls and returns audio:
+
+    serving_default(f0_hz: float32[1, FRAMES], loudness_db: float32[1, FRAMES])
+        -> {audio, harmonic, noise: float32[1, SAMPLES]}
+
+FRAMES, SAMPLES, the rates and the dataset's mean pitch and loudness are written to
+``ddsp-model.json`` beside it, with a check value: the RMS of the harmonic part for a
+fixed input, computed by the live ddsp model (the harmonic part is deterministic), so
+whoever loads the export can tell the weights came with it. The export is written to
+``OUT.part`` and renamed when complete and verified.
+
+ddsp's own ``ddsp_export`` cannot run on the pinned stack: it imports tensorflowjs (which
+pulls jax, flax and tensorflow-decision-forests) and tflite_support (protobuf < 4).
+
+    python -m ddsp_launch.trainer.export MODEL [-o OUT] [--tflite] [--force]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ddsp_launch.common.errors import InputError, LaunchError
+from ddsp_launch.trainer.prepare import features
+from ddsp_launch.trainer.tool_args import STATISTICS, default_output, export_parser
+from ddsp_launch.trainer.transfer import ModelFolder, load_model, read_statistics
+
+METADATA = "ddsp-model.json"
+SAVED_MODEL = "saved_model"
+TFLITE = "model.tflite"
+CHECK_F0_HZ, CHECK_LOUDNESS_DB = 440.0, -20.0  # the check input: a steady A4
+
+
+def check_input(frames: int) -> dict[str, np.ndarray]:
+    return {"f0_hz": np.full([1, frames], CHECK_F0_HZ, np.float32),
+            "loudness_db": np.full([1, frames], CHECK_LOUDNESS_DB, np.float32)}
+
+
+def rms(x) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(x, np.float64)))))
+
+
+def build_module(model, n_samples: int, time_steps: int):
+    """A tf.Module whose only tracked state is the model's variables.
+
+    Keras layers are deliberately not tracked: tf.saved_model.save would re-trace every
+    layer's call with an unknown batch size, which ddsp's FilteredNoise cannot take
+    (``int(magnitudes.shape[0])``). The traced function below has a fixed [1, FRAMES]
+    signature, so every shape inside it is static.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    spec = tf.TensorSpec([1, time_steps], tf.float32)
+
+    class Synthesiser(tf.Module):
+        def __init__(self):
+            super().__init__(name="ddsp_synthesiser")
+            self.weights = list(model.variables)
+
+        @tf.function(input_signature=[spec, spec])
+        def __call__(self, f0_hz, loudness_db):
+            outputs = model({"f0_hz": f0_hz, "loudness_db": loudness_db, "audio": tf.zeros([1, n_samples])}, training=False)
+            return {"audio": model.get_audio_from_outputs(outputs),
+                    "harmonic": outputs["harmonic"]["signal"],
+                    "noise": outputs["filtered_noise"]["signal"]}
+
+    return Synthesiser()
+
+
+def export(folder: ModelFolder, out: Path, tflite: bool, ddsp) -> dict:
+    import tensorflow as tf  # noqa: PLC0415
+
+    model, n_samples, time_steps = load_model(folder, ddsp)
+    module = build_module(model, n_samples, time_steps)
+    live = module(**{k: tf.constant(v) for k, v in check_input(time_steps).items()})
+    expected = rms(live["harmonic"])
+
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tf.saved_model.save(module, str(tmp / SAVED_MODEL), signatures={"serving_default": module.__call__})
+    loaded = tf.saved_model.load(str(tmp / SAVED_MODEL)).signatures["serving_default"]
+    got = rms(loaded(**{k: tf.constant(v) for k, v in check_input(time_steps).items()})["harmonic"])
+    if not np.isclose(got, expected, rtol=1e-4, atol=1e-7):
+        raise LaunchError(f"the exported model does not reproduce the trained one (harmonic RMS {got:.6g} vs {expected:.6g})",
+                          "report this with the model folder; nothing was exported")
+    files = [SAVED_MODEL]
+    if tflite:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp / SAVED_MODEL))
+        # the noise synthesiser's FFT filter (IRFFT) has no builtin TFLite kernel: select TF ops
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+        (tmp / TFLITE).write_bytes(converter.convert())
+        files.append(TFLITE)
+
+    stats = read_statistics(folder.statistics) if folder.statistics else None
+    metadata = {
+        "format": "ddsp-launch export 1",
+        "signature": "serving_default(f0_hz: float32[1, frames], loudness_db: float32[1, frames]) -> {audio, harmonic, noise: float32[1, samples]}",
+        "files": files,
+        "sample_rate": features.SAMPLE_RATE,
+        "frame_rate": features.SAMPLE_RATE // features.HOP,
+        "frames": time_steps,
+        "samples": n_samples,
+        "checkpoint": Path(folder.checkpoint).name,
+        "operative_config": folder.operative_config.name,
+        "dataset_mean_pitch_midi": None if stats is None else float(stats["mean_pitch"]),
+        "check": {"f0_hz": CHECK_F0_HZ, "loudness_db": CHECK_LOUDNESS_DB, "harmonic_rms": expected},
+    }
+    (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
+    if folder.statistics:
+        shutil.copy2(folder.statistics, tmp / STATISTICS)  # for `ddsp-launch transfer` from the export's folder
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return metadata
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = export_parser().parse_args(argv)
+    out = args.output or default_output("export", args)
+    try:
+        folder = ModelFolder.find(args.model, args.statistics, require_statistics=False)
+        if out.exists() and not args.force:
+            raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot create {out.parent}: {exc.strerror}", "choose another -o") from None
+        if not os.access(out.parent, os.W_OK):
+            raise InputError(f"cannot write {out}: {out.parent} is not writable", "choose another -o")
+        from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
+
+        metadata = export(folder, out, args.tflite, import_ddsp())
+    except LaunchError as exc:
+        shutil.rmtree(out.with_name(out.name + ".part"), ignore_errors=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BaseException:
+        shutil.rmtree(out.with_name(out.name + ".part"), ignore_errors=True)
+        raise
+    print(f"exported {folder.checkpoint} to {out}: {', '.join(metadata['files'])}, {METADATA}")
+    print(f"  {metadata['frames']} frames ({metadata['frame_rate']}/s) of f0_hz and loudness_db in, "
+          f"{metadata['samples']} samples at {metadata['sample_rate']} Hz out")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

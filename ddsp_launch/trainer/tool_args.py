@@ -1,0 +1,74 @@
+"""Command lines of the container-side tools (`transfer`, `export`), defined once.
+
+Light on purpose (argparse only): the tools parse with these, and the host reads them to
+run a tool in the training image: every argument that names a file or folder has a role,
+so the host knows what to mount read-only and where the results come out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+STATISTICS = "dataset_statistics.pkl"
+MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
+
+# argument dest -> "in" (read) or "out" (written); export writes MODEL/export without -o
+PATH_ROLES = {
+    "transfer": {"model": "in", "input": "in", "statistics": "in", "plot": "out", "output": "out"},
+    "export": {"model": "in", "statistics": "in", "output": "out"},
+}
+
+
+# where the tool runs: read by the host (``ddsp-launch transfer|export``), never passed on
+HOST_OPTIONS = ("--runtime", "--image", "--base-image")
+
+
+def _prog(command: str) -> str:
+    return os.environ.get("DDSP_LAUNCH_PROG", f"ddsp-launch {command}")
+
+
+def _where(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = p.add_argument_group("where it runs")
+    g.add_argument("--runtime", choices=("auto", "process", "docker"), default="auto",
+                   help="process: this machine's training stack; docker: the training image (no TensorFlow needed here); "
+                        "auto: the process when the stack is installed, else docker")
+    g.add_argument("--image", help="with docker: this image instead of the CPU image built from this checkout")
+    g.add_argument("--base-image", help="with docker, building the image: its base [default: python:3.11-slim-bookworm]")
+    return p
+
+
+def default_output(command: str, ns: argparse.Namespace) -> Path | None:
+    """The output a tool writes when none is given (export: MODEL/export)."""
+    return ns.model / "export" if command == "export" and ns.output is None else None
+
+
+def transfer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_prog("transfer"), description="Play INPUT's melody with the instrument a model learned.")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
+    p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
+    p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
+    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
+    p.add_argument("--octave-shift", default="auto", help="auto (toward the dataset's mean pitch) or a number of octaves")
+    p.add_argument("--no-loudness-matching", dest="match_loudness", action="store_false",
+                   help="keep the input's loudness instead of mapping it to the dataset's")
+    p.add_argument("--quiet-db", type=float, default=20.0, help="turn the space between notes down by this much (default 20)")
+    p.add_argument("--note-threshold", type=float, default=1.0, help="note detection threshold (default 1.0)")
+    p.add_argument("--plot", type=Path, metavar="PNG",
+                   help="also draw the input and the output side by side: spectrograms with f0 and loudness")
+    return _where(p)
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_prog("export"),
+                                description="Export a trained model as a TensorFlow SavedModel (and TFLite with --tflite).")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
+    p.add_argument("-o", "--output", type=Path, help="export folder [default: MODEL/export]")
+    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS}, copied into the export [default: MODEL/{STATISTICS} if present]")
+    p.add_argument("--tflite", action="store_true", help="also write model.tflite (TensorFlow Lite with select TF ops)")
+    p.add_argument("--force", action="store_true", help="replace an existing export folder")
+    return _where(p)
+
+
+PARSERS = {"transfer": transfer_parser, "export": export_parser}
