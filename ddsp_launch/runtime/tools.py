@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -42,8 +43,28 @@ class Result:
 
 @dataclass
 class ToolPlan:
-    plan: container.ContainerPlan
+    plan: container.ContainerPlan | None
     results: list[Result] = field(default_factory=list)
+    staged: list[Path] = field(default_factory=list)  # copies of inputs the image's user could not read
+
+
+def _readable_by_others(path: Path) -> bool:
+    """Can a user who is neither owner nor group member read ``path`` (a folder: its files)?"""
+    for folder in [p for p in path.parents] + ([path] if path.is_dir() else []):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            return False
+    files = [p for p in path.iterdir() if p.is_file()] if path.is_dir() else [path]
+    return all(p.stat().st_mode & stat.S_IROTH for p in files)
+
+
+def _stage(host: Path) -> Path:
+    """A copy the image's user can read: the file, or a folder's files (the tools read no deeper)."""
+    staged = Path(tempfile.mkdtemp(prefix="ddsp-launch-in-"))
+    for p in [p for p in host.iterdir() if p.is_file()] if host.is_dir() else [host]:
+        shutil.copy2(p, staged / p.name)
+        os.chmod(staged / p.name, 0o644)
+    os.chmod(staged, 0o755)
+    return staged
 
 
 def choose(runtime: str, say: Say):
@@ -100,34 +121,46 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
         ns.output = default_out
     actions = {a.dest: a for a in parser._actions if a.dest in roles}
 
+    host_uid = os.getuid() if host_uid is None else host_uid
+    host_gid = os.getgid() if host_gid is None else host_gid
     mounts: dict[str, container.Mount] = {}  # host source -> mount
+    staged: list[Path] = []
     results: list[Result] = []
     replacements: dict[Path, str] = {}
-    for dest, role in roles.items():
-        value: Path | None = getattr(ns, dest, None)
-        if value is None:
-            continue
-        host = value.expanduser().resolve()
-        if role == "in":
-            if not host.exists():
-                raise InputError(f"{value} does not exist", f"check the {dest} path")
-            folder = host if host.is_dir() else host.parent
-            mount = mounts.setdefault(str(folder), container.Mount(str(folder), f"{IN}/{len(mounts)}", True))
-            replacements[value] = mount.target if host.is_dir() else f"{mount.target}/{host.name}"
-        else:
-            if host.is_dir() and command == "transfer":
-                raise InputError(f"output {value} is a folder", "give a file name, e.g. out.wav")
-            if host.exists() and command == "export" and not ns.force:
-                raise InputError(f"{value} already exists", "pass --force to replace it, or choose another -o")
-            try:
-                host.parent.mkdir(parents=True, exist_ok=True)
-                scratch = Path(tempfile.mkdtemp(prefix=".ddsp-launch-", dir=host.parent))
-            except OSError as exc:
-                raise InputError(f"cannot write {value}: {exc.strerror}", "choose another output path") from None
-            target = f"{OUT}/{len(results)}"
-            mounts[str(scratch)] = container.Mount(str(scratch), target, False)
-            results.append(Result(host, scratch, replace=command == "export"))
-            replacements[value] = f"{target}/{host.name}"
+    try:
+        for dest, role in roles.items():
+            value: Path | None = getattr(ns, dest, None)
+            if value is None:
+                continue
+            host = value.expanduser().resolve()
+            if role == "in":
+                if not host.exists():
+                    raise InputError(f"{value} does not exist", f"check the {dest} path")
+                folder = host if host.is_dir() else host.parent
+                if host_uid == 0 and not _readable_by_others(host):
+                    # root's files (e.g. under /root, mode 700) are closed to the image's user: copy them
+                    folder = _stage(host)
+                    staged.append(folder)
+                mount = mounts.setdefault(str(folder), container.Mount(str(folder), f"{IN}/{len(mounts)}", True))
+                replacements[value] = mount.target if host.is_dir() else f"{mount.target}/{host.name}"
+            else:
+                if host.is_dir() and command == "transfer":
+                    raise InputError(f"output {value} is a folder", "give a file name, e.g. out.wav")
+                if host.exists() and command == "export" and not ns.force:
+                    raise InputError(f"{value} already exists", "pass --force to replace it, or choose another -o")
+                try:
+                    host.parent.mkdir(parents=True, exist_ok=True)
+                    scratch = Path(tempfile.mkdtemp(prefix=".ddsp-launch-", dir=host.parent))
+                except OSError as exc:
+                    raise InputError(f"cannot write {value}: {exc.strerror}", "choose another output path") from None
+                target = f"{OUT}/{len(results)}"
+                mounts[str(scratch)] = container.Mount(str(scratch), target, False)
+                results.append(Result(host, scratch, replace=command == "export"))
+                replacements[value] = f"{target}/{host.name}"
+
+    except BaseException:
+        finish(ToolPlan(None, results, staged), succeeded=False)  # nothing left behind
+        raise
 
     options = {opt: dest for dest, a in actions.items() for opt in a.option_strings}
     rewritten = []
@@ -140,8 +173,6 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
         else:
             rewritten.append(token)
 
-    host_uid = os.getuid() if host_uid is None else host_uid
-    host_gid = os.getgid() if host_gid is None else host_gid
     user = container.IMAGE_USER if host_uid == 0 else f"{host_uid}:{host_gid}"
     env = [("HOME", "/tmp")] if user != container.IMAGE_USER else []
     env += [(k, os.environ[k]) for k in container.PASSED_ENV if os.environ.get(k)]
@@ -150,18 +181,21 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
         name=f"ddsp-launch-{command}-{uuid.uuid4().hex[:8]}", entrypoint=("python", "-m", MODULES[command]),
         labels=(("ddsp-launch.tool", command),),
     )
-    return ToolPlan(cplan, results)
+    return ToolPlan(cplan, results, staged)
 
 
 def finish(tplan: ToolPlan, succeeded: bool) -> None:
-    """Move the results into place (success), and remove the scratch folders either way."""
+    """Move the results into place (success), and remove the scratch and staging folders either way."""
+    for folder in tplan.staged:
+        shutil.rmtree(folder, ignore_errors=True)
     for r in tplan.results:
         try:
-            produced = r.scratch / r.destination.name
-            if succeeded and produced.exists():
-                if r.replace and r.destination.is_dir():
-                    shutil.rmtree(r.destination)
-                os.replace(produced, r.destination)
+            # the result, and whatever the tool writes beside it (transfer --stems)
+            for produced in sorted(r.scratch.iterdir()) if succeeded else ():
+                final = r.destination.parent / produced.name
+                if r.replace and final.is_dir():
+                    shutil.rmtree(final)
+                os.replace(produced, final)
         finally:
             shutil.rmtree(r.scratch, ignore_errors=True)
 

@@ -55,6 +55,8 @@ def transfer_parser() -> argparse.ArgumentParser:
                    help="keep the input's loudness instead of mapping it to the dataset's")
     p.add_argument("--quiet-db", type=float, default=20.0, help="turn the space between notes down by this much (default 20)")
     p.add_argument("--note-threshold", type=float, default=1.0, help="note detection threshold (default 1.0)")
+    p.add_argument("--stems", action="store_true",
+                   help="also write the model's two parts: OUTPUT-harmonic.wav and OUTPUT-noise.wav (before reverb)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw the input and the output side by side: spectrograms with f0 and loudness")
     return _where(p)

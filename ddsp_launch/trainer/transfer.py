@@ -135,15 +135,23 @@ def load_model(folder: ModelFolder, ddsp):
     return model, n_samples, time_steps
 
 
-def synthesise(model, feats: dict, n_samples: int, time_steps: int, out: Path) -> int:
-    """Resynthesise a chunk at a time into ``out`` (16-bit wav); returns samples written."""
+def stem_paths(output: Path) -> dict[str, Path]:
+    """Where --stems writes the model's two parts: OUT-harmonic.wav, OUT-noise.wav."""
+    return {part: output.with_name(f"{output.stem}-{part}.wav") for part in ("harmonic", "noise")}
+
+
+def synthesise(model, feats: dict, n_samples: int, time_steps: int, outs: dict[str, Path]) -> int:
+    """Resynthesise a chunk at a time; ``outs`` maps "audio" (and with --stems "harmonic",
+    "noise") to the 16-bit wav files to write. Returns the samples written to each."""
     import soundfile as sf  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
     total = feats["n_samples"]
     frames = len(feats["f0_hz"])
     written = 0
-    with sf.SoundFile(str(out), "w", samplerate=features.SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV") as f:
+    files = {k: sf.SoundFile(str(p), "w", samplerate=features.SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV")
+             for k, p in outs.items()}
+    try:
         for first in range(0, frames, time_steps):
             f0 = np.zeros(time_steps, np.float32)
             loud = np.full(time_steps, -features.DB_RANGE, np.float32)
@@ -152,10 +160,15 @@ def synthesise(model, feats: dict, n_samples: int, time_steps: int, out: Path) -
             loud[: part.stop - part.start] = feats["loudness_db"][part]
             outputs = model({"f0_hz": tf.constant(f0[np.newaxis]), "loudness_db": tf.constant(loud[np.newaxis]),
                              "audio": tf.zeros([1, n_samples])}, training=False)
-            audio = model.get_audio_from_outputs(outputs).numpy()[0]
+            signals = {"audio": model.get_audio_from_outputs(outputs), "harmonic": outputs["harmonic"]["signal"],
+                       "noise": outputs["filtered_noise"]["signal"]}
             keep = min(n_samples, total - written)
-            f.write(np.clip(audio[:keep], -1.0, 1.0))
+            for k, f in files.items():
+                f.write(np.clip(signals[k].numpy()[0][:keep], -1.0, 1.0))
             written += keep
+    finally:
+        for f in files.values():
+            f.close()
     return written
 
 
@@ -179,7 +192,7 @@ def check_output(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = transfer_parser().parse_args(argv)
-    tmp = args.output.with_name(args.output.name + ".part")
+    temps = {"audio": args.output.with_name(args.output.name + ".part")}
     try:
         if args.octave_shift != "auto" and not re.match(r"^[+-]?\d+$", args.octave_shift):
             raise InputError(f"--octave-shift {args.octave_shift!r}", "auto, or a whole number of octaves such as -1")
@@ -196,16 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         feats = input_features(info, n_samples)
         feats, said = adjust(feats, stats, args.octave_shift, args.match_loudness, args.quiet_db, args.note_threshold, ddsp)
         print("transfer: " + "; ".join(said), file=sys.stderr)
-        written = synthesise(model, feats, n_samples, time_steps, tmp)
-        os.replace(tmp, args.output)
+        finals = {"audio": args.output, **(stem_paths(args.output) if args.stems else {})}
+        temps = {k: p.with_name(p.name + ".part") for k, p in finals.items()}
+        written = synthesise(model, feats, n_samples, time_steps, temps)
+        for k in ("harmonic", "noise", "audio"):  # the mix last: its presence means all are complete
+            if k in temps:
+                os.replace(temps[k], finals[k])
         if args.plot:
             plot(info, args.output, args.plot)
     except LaunchError as exc:
-        tmp.unlink(missing_ok=True)
+        for t in temps.values():
+            t.unlink(missing_ok=True)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        for t in temps.values():
+            t.unlink(missing_ok=True)
         raise
     print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {folder.checkpoint})"
           + (f"; plot {args.plot}" if args.plot else ""))

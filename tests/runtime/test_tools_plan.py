@@ -3,6 +3,9 @@ scratch folder moved into place only on success, the tools' own flags passed on.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from ddsp_launch.common.errors import InputError
@@ -96,3 +99,29 @@ def test_usage_errors_are_the_tools_own(model, capsys):
 def test_host_options_are_taken_out_of_the_tools_arguments():
     host, rest = tools.split_host_options(["m", "--runtime", "docker", "i.wav", "--image=img:1", "--base-image", "b", "-o", "x.wav"])
     assert host == {"runtime": "docker", "image": "img:1", "base_image": "b"} and rest == ["m", "i.wav", "-o", "x.wav"]
+
+
+def test_files_the_image_user_cannot_read_are_staged_as_copies_for_root(model, tmp_path):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    melody = private / "melody.wav"
+    melody.write_bytes(b"RIFF")
+    tplan = tools.plan("transfer", [str(model), str(melody), "-o", str(tmp_path / "o.wav")], "img", host_uid=0, host_gid=0)
+    assert len(tplan.staged) == 2  # pytest's tmp_path is itself closed (700): the model folder is copied too
+    staged = _mounts(tplan)["/in/1"].source
+    assert Path(staged) in tplan.staged and tplan.plan.args[1] == "/in/1/melody.wav"
+    assert (Path(staged) / "melody.wav").read_bytes() == b"RIFF" and oct(Path(staged).stat().st_mode & 0o777) == "0o755"
+    assert (Path(_mounts(tplan)["/in/0"].source) / "ckpt-6.index").is_file()
+    tools.finish(tplan, succeeded=False)
+    assert not any(p.exists() for p in tplan.staged) and melody.exists()
+
+
+def test_a_refusal_after_staging_leaves_nothing_behind(model, tmp_path):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "m.wav").write_bytes(b"RIFF")
+    (model / "export").mkdir()
+    before = set(Path(tempfile.gettempdir()).glob("ddsp-launch-in-*"))
+    with pytest.raises(InputError):
+        tools.plan("export", [str(model), "--statistics", str(private / "m.wav")], "img", host_uid=0, host_gid=0)
+    assert set(Path(tempfile.gettempdir()).glob("ddsp-launch-in-*")) == before
