@@ -71,23 +71,6 @@ def _engine_answers() -> bool:
         return False
 
 
-def _quick_checks(s: st.Settings) -> None:
-    from ddsp_launch.launch import doctor
-
-    out = Path(s.output) if s.output and not s.output.startswith("gs://") else None
-    checks = [doctor.disk_check(out or Path.cwd(), 5.0 if s.target == "docker" else 1.0)]
-    if s.target == "docker" and s.device == "gpu":
-        docker, engine = doctor.docker_check()
-        checks += [docker, doctor.nvidia_check(engine)]
-    if s.is_cloud:
-        checks.append(doctor.project_check(s.project))
-        from ddsp_launch.adapters import vertex
-
-        if not vertex.uses_local_services():
-            checks.append(doctor.adc_check())
-    doctor.require(checks)
-
-
 def execute(s: st.Settings, dry_run: bool = False) -> int:
     """Check, then run or submit; prints where everything is."""
     from ddsp_launch.launch import launcher
@@ -101,8 +84,9 @@ def execute(s: st.Settings, dry_run: bool = False) -> int:
             typer.echo(plan.gcloud_command())
         opts.say("dry run: nothing started")
         return 0
-    _quick_checks(s)
-    result = launcher.launch(s, opts.say, opts.progress)
+    launcher.preflight(s)
+    # `ddsp-launch web` names the run it starts, to follow it
+    result = launcher.launch(s, opts.say, opts.progress, run_id=os.environ.get("DDSP_LAUNCH_RUN_ID") or None)
     rec = result.record
     typer.echo(f"\nrun:          {rec['id']} ({rec['state']})")
     if rec.get("job"):

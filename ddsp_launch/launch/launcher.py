@@ -106,6 +106,25 @@ def check(settings: Settings):
     return cloud_spec(settings) if settings.is_cloud else local_spec(settings)
 
 
+def preflight(settings: Settings) -> None:
+    """The quick checks of this machine before a launch: disk space, Docker + NVIDIA for
+    GPU runs in Docker, the project and credentials for Vertex AI. Raises with every failure."""
+    from ddsp_launch.launch import doctor
+
+    out = Path(settings.output) if settings.output and not gcs.is_gcs(settings.output) else None
+    checks = [doctor.disk_check(out or Path.cwd(), 5.0 if settings.target == "docker" else 1.0)]
+    if settings.target == "docker" and settings.device == "gpu":
+        docker, engine = doctor.docker_check()
+        checks += [docker, doctor.nvidia_check(engine)]
+    if settings.is_cloud:
+        checks.append(doctor.project_check(settings.project))
+        from ddsp_launch.adapters import vertex
+
+        if not vertex.uses_local_services():
+            checks.append(doctor.adc_check())
+    doctor.require(checks)
+
+
 @dataclass
 class Result:
     exit_code: int
@@ -113,11 +132,14 @@ class Result:
     record_path: Path
 
 
-def launch(settings: Settings, say: Say, progress: Say, tensorboard_start=None) -> Result:
-    """Run (local) or submit (Vertex AI) what ``settings`` describe, writing the run record."""
+def launch(settings: Settings, say: Say, progress: Say, tensorboard_start=None, run_id: str | None = None) -> Result:
+    """Run (local) or submit (Vertex AI) what ``settings`` describe, writing the run record
+    (under ``run_id`` when the caller chose it: `ddsp-launch web` does, to follow the run)."""
     plan = check(settings)
+    if run_id is not None and not records.valid_id(run_id):
+        raise InputError(f"run id {run_id!r}", "letters, digits, '.', '_' and '-' only")
     record = {
-        "id": records.new_id(settings.target), "created": records.now(), "state": "starting",
+        "id": run_id or records.new_id(settings.target), "created": records.now(), "state": "starting",
         "target": settings.target, "settings": dict(settings.values), "origin": dict(settings.origin),
         "command_line": settings.command_line(), "git_commit": records.git_commit(),
         "data": settings.data, "output": settings.output,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -33,6 +34,11 @@ def now() -> str:
 
 def new_id(target: str) -> str:
     return f"{dt.datetime.now():%Y%m%d-%H%M%S}-{target}-{secrets.token_hex(2)}"
+
+
+def valid_id(run_id: str) -> bool:
+    """A run id names files: no separators, no leading dot."""
+    return bool(re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}", run_id))
 
 
 def git_commit() -> str | None:
