@@ -185,11 +185,24 @@ def register(app: typer.Typer) -> None:
 
         logdir = run
         if not (Path(run).exists() or run.startswith("gs://")):
-            rec = records.load(run)
-            logdir = (rec.get("tensorboard") or {}).get("source") or (rec.get("tensorboard") or {}).get("logdir") \
-                or rec["output"].rstrip("/") + ("/logs" if rec["target"] == "vertex" else "/summaries")
+            logdir = records.logdir(records.load(run))
         board = tensorboard.start(logdir)
         typer.echo(f"TensorBoard: {board.url}  ({'already running' if board.reused else 'started'}, logs {board.source or board.logdir})")
+
+    @app.command("web")
+    def web_cmd(
+        port: int = typer.Option(8765, help="port to listen on"),
+        host: str = typer.Option("127.0.0.1", help="address to listen on; any other than this machine's loopback "
+                                 "requires the token (printed in the URL)"),
+        token: Optional[str] = typer.Option(None, envvar="DDSP_LAUNCH_WEB_TOKEN", help="the token to require [default: random, off the loopback]"),
+        workspace: Optional[Path] = typer.Option(None, help="where uploads and run configs go [default: DDSP_LAUNCH_HOME/web]"),
+        max_upload_mb: float = typer.Option(200.0, help="largest audio file accepted, in MB"),
+    ) -> None:
+        """Start the web interface: upload audio, launch and watch runs, download the model, hear it."""
+        from ddsp_launch.image.build import state_dir
+        from ddsp_launch.web import server
+
+        server.serve(host, port, (workspace or state_dir() / "web").resolve(), token, max_upload_mb, opts.say)
 
     @app.command("doctor")
     def doctor_cmd(

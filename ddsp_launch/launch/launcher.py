@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import audio, gcs
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import records
 from ddsp_launch.launch.settings import Settings
 from ddsp_launch.spec import LocalRunSpec
 
 Say = Callable[[str], None]
-AUDIO = (".wav", ".flac", ".mp3", ".ogg", ".aiff", ".aif", ".m4a")
 
 
 def needs_preparing(data: str) -> bool:
@@ -29,7 +28,7 @@ def needs_preparing(data: str) -> bool:
         return False
     if glob.glob(str(path / "*.tfrecord*")):
         return False
-    return any(p.suffix.lower() in AUDIO for p in path.rglob("*") if p.is_file())
+    return any(p.suffix.lower() in audio.EXTENSIONS for p in path.rglob("*") if p.is_file())
 
 
 def default_device(target: str) -> str:

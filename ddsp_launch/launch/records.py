@@ -102,6 +102,13 @@ def load(run_id: str) -> dict:
     return json.loads(path.read_text())
 
 
+def logdir(record: dict) -> str:
+    """Where a run's TensorBoard logs are (Vertex AI writes them under logs/)."""
+    board = record.get("tensorboard") or {}
+    return board.get("source") or board.get("logdir") \
+        or record["output"].rstrip("/") + ("/logs" if record.get("target") == "vertex" else "/summaries")
+
+
 def all_records() -> list[dict]:
     if not runs_dir().is_dir():
         return []

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.trainer import tool_args
 
 EXAMPLES_PER_SHARD = 200  # about 100 MB of 4-second examples per shard
 MANIFEST = "manifest.json"
-from ddsp_launch.trainer.tool_args import STATISTICS  # noqa: F401 (one name for the file, shared with the tools)
+STATISTICS = tool_args.STATISTICS  # one name for the file, shared with the tools
 
 
 def shard_count(n_examples: int, requested: int | None = None) -> int:

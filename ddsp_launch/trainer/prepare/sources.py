@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import audio, gcs
 from ddsp_launch.common.errors import InputError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_EXTENSIONS = audio.EXTENSIONS
 SILENCE_DBFS = -60.0  # a file whose peak is below this is treated as silent
 _BLOCK = 1 << 18  # frames read at a time: memory stays bounded on hour-long files
 

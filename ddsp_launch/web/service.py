@@ -1,0 +1,251 @@
+"""What the web pages do, without HTTP: check and start runs, follow them, cancel them,
+pack a model, run a timbre transfer. A second front end on the launcher's core.
+
+A run is started as `ddsp-launch train --config FILE --yes` in its own process group (the
+same settings, checks, runtime choice and run record as the command line; the record is
+named by us, so `ddsp-launch runs` shows the same run). Its output goes to
+``runs/ID.log`` beside the record; step and loss are read from the trainer's lines there.
+Files the pages receive are written only inside the workspace or the run's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ddsp_launch.common import gcs
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.launch import launcher, records
+from ddsp_launch.launch import settings as st
+
+STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+total_loss (\S+)", re.M)
+HIDDEN_FIELDS = ("tensorboard",)  # the page starts TensorBoard on demand
+
+
+def log_path(run_id: str) -> Path:
+    return records.runs_dir() / f"{run_id}.log"
+
+
+def check_id(run_id: str) -> str:
+    if not records.valid_id(run_id):
+        raise InputError(f"no run {run_id!r}", "pick one from the runs page")
+    return run_id
+
+
+# ---- settings from the page -------------------------------------------------------------
+def settings_from_form(form: dict, upload_dir: Path | None) -> st.Settings:
+    """The page's answers as Settings, resolved and checked exactly as `ddsp-launch train`
+    resolves and checks flags (same conversions, same messages). With uploaded audio the
+    data is the upload folder, prepared beside it first."""
+    flags = {k: v for k, v in form.items() if k in st.BY_NAME and k not in HIDDEN_FIELDS and v not in (None, "", [])}
+    for name in ("gin_file", "gin_param"):
+        if isinstance(flags.get(name), str):
+            flags[name] = [line.strip() for line in flags[name].splitlines() if line.strip()]
+    if upload_dir is not None:
+        flags["data"] = str(upload_dir / "audio")
+        flags["prepare_to"] = str(upload_dir / "dataset")
+    flags["tensorboard"] = False
+    s = launcher.finalize(st.resolve(flags, {}, os.environ))
+    launcher.check(s)
+    return s
+
+
+# ---- following a run ----------------------------------------------------------------------
+@dataclass
+class Progress:
+    step: int | None = None
+    num_steps: int | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+
+def progress(log: Path) -> Progress:
+    if not log.is_file():
+        return Progress()
+    p = Progress()
+    for m in STEP_LINE.finditer(log.read_text(errors="replace")):
+        try:
+            loss = float(m.group(3))
+        except ValueError:
+            continue
+        p.step, p.num_steps = int(m.group(1)), int(m.group(2))
+        p.losses.append((p.step, loss))
+    return p
+
+
+def tail(log: Path, max_bytes: int = 24_000) -> str:
+    if not log.is_file():
+        return ""
+    with open(log, "rb") as f:
+        f.seek(max(0, log.stat().st_size - max_bytes))
+        return f.read().decode(errors="replace")
+
+
+def has_checkpoint(output: str | None) -> bool:
+    if not output or gcs.is_gcs(output) or not Path(output).is_dir():
+        return False
+    return local_model(output, None) is not None
+
+
+def local_model(output: str, statistics: Path | None) -> list[Path] | None:
+    """The files of the newest complete checkpoint in a local run folder (and the dataset statistics)."""
+    from ddsp_launch.adapters import storage  # noqa: PLC0415
+
+    root = Path(output)
+    names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
+    chosen = storage.select_model(names, "")
+    if chosen is None:
+        return None
+    files = [root / n for n in chosen[1]]
+    if statistics is not None and statistics.is_file() and not any(p.name == statistics.name for p in files):
+        files.append(statistics)
+    return files
+
+
+def statistics_for(record: dict) -> Path | None:
+    """The dataset statistics of a local run: beside its prepared dataset."""
+    s = record.get("settings", {})
+    for folder in (s.get("prepare_to"), s.get("data")):
+        if folder and not gcs.is_gcs(folder):
+            candidate = Path(folder) / "dataset_statistics.pkl"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+# ---- the processes this server started ----------------------------------------------------
+@dataclass
+class Transfer:
+    id: str
+    input: Path
+    result: Path
+    log: Path
+    process: subprocess.Popen
+
+    def state(self) -> str:
+        code = self.process.poll()
+        return "running" if code is None else ("succeeded" if code == 0 and self.result.is_file() else "failed")
+
+
+class Service:
+    def __init__(self, workspace: Path):
+        self.workspace = workspace
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.transfers: dict[str, Transfer] = {}
+
+    # uploads for a new run
+    def new_upload_dir(self) -> tuple[str, Path]:
+        token = secrets.token_hex(6)
+        return token, self.upload_dir(token)
+
+    def upload_dir(self, token: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{12}", token):
+            raise InputError(f"unknown upload {token!r}", "start again from the new-run page")
+        return self.workspace / "uploads" / token
+
+    def start(self, settings: st.Settings) -> str:
+        """Start `ddsp-launch train` on these settings; returns the run id."""
+        launcher.preflight(settings)
+        run_id = records.new_id(settings.target)
+        config = st.save(settings, self.workspace / "configs" / f"{run_id}.yaml")
+        log = log_path(run_id)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "DDSP_LAUNCH_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"}
+        with open(log, "ab") as out:
+            self.processes[run_id] = subprocess.Popen(
+                [sys.executable, "-m", "ddsp_launch", "train", "--config", str(config), "--yes"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return run_id
+
+    def status(self, run_id: str) -> dict:
+        check_id(run_id)
+        try:
+            record = records.load(run_id)
+        except InputError:
+            record = None
+        proc = self.processes.get(run_id)
+        alive = proc is not None and proc.poll() is None
+        if record is None:
+            if proc is None:
+                raise InputError(f"no run {run_id!r}", "pick one from the runs page")
+            state = "starting" if alive else "failed"
+            record = {"id": run_id, "state": state}
+        elif not alive and proc is not None and record.get("state") in ("starting", "running"):
+            record = {**record, "state": "failed"}  # the launcher died without saying so
+        prog = progress(log_path(run_id))
+        output = record.get("output")
+        return {
+            "id": run_id, "state": record.get("state"), "target": record.get("target"), "output": output,
+            "created": record.get("created"), "command_line": record.get("command_line"), "job": record.get("job"),
+            "console": record.get("console"), "step": prog.step, "num_steps": prog.num_steps or record.get("settings", {}).get("num_steps"),
+            "loss": prog.losses[-1][1] if prog.losses else None, "losses": prog.losses,
+            "can_cancel": alive, "has_checkpoint": has_checkpoint(output),
+            "local": bool(output) and not gcs.is_gcs(output),
+        }
+
+    def summaries(self) -> list[dict]:
+        out = []
+        for rec in records.all_records():
+            try:
+                out.append(self.status(rec["id"]))
+            except (InputError, KeyError):
+                continue
+        return out
+
+    def cancel(self, run_id: str) -> bool:
+        """Ctrl-C to the run's process group: the trainer saves a checkpoint, the record says interrupted."""
+        proc = self.processes.get(check_id(run_id))
+        if proc is None or proc.poll() is not None:
+            return False
+        os.killpg(proc.pid, signal.SIGINT)
+        return True
+
+    def model_zip(self, run_id: str) -> Path:
+        """A zip of the newest complete checkpoint, its operative config and the dataset statistics."""
+        record = records.load(check_id(run_id))
+        output = record.get("output") or ""
+        if gcs.is_gcs(output):
+            raise InputError("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
+        files = local_model(output, statistics_for(record)) if Path(output).is_dir() else None
+        if not files:
+            raise InputError("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
+        fd, name = tempfile.mkstemp(prefix=f"{run_id}-", suffix=".zip", dir=self.workspace)
+        os.close(fd)
+        with zipfile.ZipFile(name, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+            for f in files:
+                z.write(f, f"{run_id}/{f.name}")
+        return Path(name)
+
+    def start_transfer(self, run_id: str, recording: Path) -> Transfer:
+        record = records.load(check_id(run_id))
+        output = Path(record["output"])
+        stats = statistics_for(record)
+        tid = secrets.token_hex(6)
+        result = recording.with_name(f"{recording.stem}-{tid}-transferred.wav")
+        log = recording.with_name(f"{recording.stem}-{tid}.log")
+        argv = [sys.executable, "-m", "ddsp_launch", "transfer", str(output), str(recording), "-o", str(result)]
+        if stats is not None:
+            argv += ["--statistics", str(stats)]
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+        self.transfers[tid] = Transfer(tid, recording, result, log, proc)
+        return self.transfers[tid]
+
+    def transfer(self, tid: str) -> Transfer:
+        if tid not in self.transfers:
+            raise InputError(f"no transfer {tid!r}", "upload the recording again")
+        return self.transfers[tid]
+
+    def stop_transfers(self) -> None:
+        """On shutdown: transfers end with the server; training runs go on (see `ddsp-launch runs`)."""
+        for t in self.transfers.values():
+            if t.process.poll() is None:
+                os.killpg(t.process.pid, signal.SIGINT)
