@@ -15,8 +15,11 @@ LOCK=requirements/trainer-py311.lock
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# 1. System packages: libsndfile (audio I/O), FluidSynth + a sampled soundfont + sox (example audio).
+# 1. System packages: libsndfile (audio I/O), FluidSynth + a sampled soundfont + sox (example audio);
+#    for the test suite (DDSP_LAUNCH_TEST_PACKAGES=1, set by scripts/test.sh) also Debian's
+#    chromium and its driver, to drive the web interface in a real browser.
 APT_PACKAGES=(libsndfile1 fluidsynth fluidr3mono-gm-soundfont sox)
+[ "${DDSP_LAUNCH_TEST_PACKAGES:-}" = 1 ] && APT_PACKAGES+=(chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

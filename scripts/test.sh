@@ -6,7 +6,7 @@
 #   bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+DDSP_LAUNCH_TEST_PACKAGES=1 bash scripts/install.sh
 if ! bash scripts/docker_up.sh; then
   [ "${CI:-}" = true ] && { echo "error: CI needs a Docker engine (scripts/docker_up.sh failed)" >&2; exit 1; }
   echo "warning: no Docker engine here; the Docker tests will be skipped" >&2

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
@@ -91,8 +92,8 @@ def create_app(workspace: Path, token: str | None = None, max_upload_mb: float =
         try:
             run = service.status(request.path_params["run_id"])
         except LaunchError as exc:
-            return templates.TemplateResponse(request, "missing.html", {"message": str(exc), "page": "runs"}, status_code=404)
-        return templates.TemplateResponse(request, "run.html", {"run": run, "page": "runs"})
+            return templates.TemplateResponse(request, "missing.html", {"message": str(exc), "page": "missing"}, status_code=404)
+        return templates.TemplateResponse(request, "run.html", {"run": run, "page": "run"})
 
     async def new_upload(request: Request):
         token, _ = service.new_upload_dir()
@@ -116,7 +117,7 @@ def create_app(workspace: Path, token: str | None = None, max_upload_mb: float =
         folder = service.upload_dir(upload) if upload else None
         if folder is not None and not any((folder / "audio").glob("*")):
             raise InputError("no audio uploaded yet", "drop your recordings on the upload area, or give a data path instead")
-        return settings_from_form(body, folder)
+        return await run_in_threadpool(settings_from_form, body, folder)  # checks may ask Cloud Storage
 
     async def check(request: Request):
         try:
@@ -128,7 +129,7 @@ def create_app(workspace: Path, token: str | None = None, max_upload_mb: float =
     async def launch(request: Request):
         try:
             s = await form_settings(request)
-            run_id = service.start(s)
+            run_id = await run_in_threadpool(service.start, s)
         except LaunchError as exc:
             return error(exc)
         return JSONResponse({"id": run_id, "url": f"/runs/{run_id}", "command": s.command_line()})
@@ -158,7 +159,8 @@ def create_app(workspace: Path, token: str | None = None, max_upload_mb: float =
         from ddsp_launch.adapters import tensorboard as tb  # noqa: PLC0415
 
         try:
-            board = tb.start(records.logdir(records.load(check_id(request.path_params["run_id"]))))
+            logdir = records.logdir(records.load(check_id(request.path_params["run_id"])))
+            board = await run_in_threadpool(tb.start, logdir)  # waits for TensorBoard to answer
         except LaunchError as exc:
             return error(exc)
         return JSONResponse({"url": board.url, "reused": board.reused})
@@ -166,7 +168,7 @@ def create_app(workspace: Path, token: str | None = None, max_upload_mb: float =
     async def model_zip(request: Request):
         run_id = request.path_params["run_id"]
         try:
-            path = service.model_zip(run_id)
+            path = await run_in_threadpool(service.model_zip, run_id)  # zips the checkpoint: seconds for a big model
         except LaunchError as exc:
             return error(exc, 409)
         return FileResponse(str(path), media_type="application/zip", filename=f"{run_id}-model.zip",

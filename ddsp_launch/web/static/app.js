@@ -143,6 +143,8 @@ function runPage() {
       $("#step").textContent = run.step === null ? "–" : run.step;
       $("#loss").textContent = run.loss === null ? "–" : run.loss.toFixed(3);
       $("#cancel").disabled = !run.can_cancel;
+      $("#tensorboard").disabled = !run.output;   // the record may not exist yet when the page first renders
+      $("#transfer").hidden = !run.local;
       $("#model-zip").classList.toggle("disabled", !run.has_checkpoint);
       $("#transfer-go").disabled = !run.has_checkpoint;
       drawLoss($("#loss-curve"), run.losses);
@@ -192,5 +194,5 @@ function runPage() {
   });
 }
 
-({new: newRunPage, runs: runsPage})[document.body.dataset.page]?.();
-if (document.querySelector("#run")) runPage();
+// Each page says which it is (<body data-page>); only that page's code runs.
+({new: newRunPage, runs: runsPage, run: runPage})[document.body.dataset.page]?.();

@@ -1,0 +1,120 @@
+"""The web interface, served for real (`ddsp-launch web` in a child process) and driven in
+Debian's chromium through its driver (selenium)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, _need, free_port, wait_for_port
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # hand the 3xx back as an HTTPError
+
+
+@dataclass
+class Web:
+    url: str
+    home: Path
+    workspace: Path
+    process: subprocess.Popen
+    env: dict
+
+    def get(self, path: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None,
+            no_redirect: bool = False):
+        """(status, headers, body) of one request (errors included; headers' names in lower case)."""
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        opener = urllib.request.build_opener(NoRedirect) if no_redirect else urllib.request.build_opener()
+        try:
+            with opener.open(req, timeout=60) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def start_web(tmp_path: Path, *args: str, env: dict | None = None) -> Web:
+    port = free_port()
+    home = tmp_path / "home"
+    # no cloud credentials reach the server: a cloud launch must say so
+    env = {**os.environ, "DDSP_LAUNCH_HOME": str(home), "CLOUDSDK_CONFIG": str(tmp_path / "no-gcloud"),
+           "PYTHONUNBUFFERED": "1", **(env or {})}
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "DDSP_LAUNCH_VERTEX_ENDPOINT", "DDSP_LAUNCH_LOGGING_ENDPOINT"):
+        env.pop(name, None)
+    log = open(tmp_path / "web.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "ddsp-launch"), "web", "--port", str(port), *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    wait_for_port(port)
+    return Web(f"http://127.0.0.1:{port}", home, home / "web", proc, env)
+
+
+def stop_web(web: Web) -> None:
+    web.process.send_signal(signal.SIGINT)
+    try:
+        web.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        web.process.kill()
+    for board in (web.home / "tensorboard").glob("*.json"):  # TensorBoards the page started
+        pid = json.loads(board.read_text()).get("pid")
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def web(tmp_path):
+    w = start_web(tmp_path, "--max-upload-mb", "5")
+    yield w
+    stop_web(w)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        _need("no chromium / chromium-driver (DDSP_LAUNCH_TEST_PACKAGES=1 bash scripts/install.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1100"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def screenshot(driver, name: str, tmp_path: Path) -> Path:
+    """A PNG of the page; also into docs/ when DDSP_LAUNCH_SCREENSHOTS=1 (how docs/web-*.png are made)."""
+    path = tmp_path / name
+    driver.save_screenshot(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("DDSP_LAUNCH_SCREENSHOTS") == "1":
+        (ROOT / "docs").mkdir(exist_ok=True)
+        (ROOT / "docs" / name).write_bytes(path.read_bytes())
+    return path
