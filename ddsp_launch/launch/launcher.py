@@ -62,6 +62,29 @@ def _data_for_plan(settings: Settings) -> str:
     return settings.data
 
 
+def cloud_data(settings: Settings) -> str:
+    """The gs:// dataset a Vertex AI job reads: DATA itself, or, when DATA is on this machine
+    (a prepared dataset, or audio with --prepare-to), OUTPUT/dataset: the launcher prepares it
+    here and uploads it there before submitting."""
+    data, output = settings.data, settings.output
+    if gcs.is_gcs(data) or not output or not gcs.is_gcs(output) or not Path(data).exists():
+        return data  # gs:// already, or the job spec's own message (local output, missing data)
+    if not Path(data).is_dir():
+        raise InputError(f"{data} is a file; a cloud run uploads a dataset folder",
+                         "give the folder written by `ddsp-launch prepare` (or a folder of audio with --prepare-to)")
+    if not needs_preparing(data):
+        from ddsp_launch.spec import dataset_pattern
+
+        dataset_pattern(data)  # refuses a folder without TFRecords, with the fix
+    elif not settings.prepare_to:
+        _data_for_plan(settings)  # audio without --prepare-to: the same message as for a local run
+    elif gcs.is_gcs(settings.prepare_to):
+        raise InputError(f"--prepare-to {settings.prepare_to}: audio is prepared on this machine",
+                         f"give a local folder (e.g. --prepare-to {data.rstrip('/')}-dataset); it is uploaded to "
+                         f"{output.rstrip('/')}/dataset for the job")
+    return f"{output.rstrip('/')}/dataset"
+
+
 def local_spec(settings: Settings) -> LocalRunSpec:
     runtime = settings.target if settings.target in ("docker", "process", "auto") else "auto"
     spec = LocalRunSpec(data=_data_for_plan(settings), output=settings.output, params=settings.training(),
@@ -79,7 +102,7 @@ def cloud_spec(settings: Settings, image: str | None = None):
         raise InputError("a Vertex AI job needs a pushed image", "give --image REGISTRY/NAME@sha256:..., or --push-to "
                          "REGION-docker.pkg.dev/PROJECT/REPO/ddsp to build and push one now")
     return jobs.from_sources(
-        None, project=settings.project, region=settings.region, image=image, data=settings.data, output=settings.output,
+        None, project=settings.project, region=settings.region, image=image, data=cloud_data(settings), output=settings.output,
         params=settings.training(), primary=Machine(settings.machine_type, gpu, count), worker_count=settings.workers,
         spot=settings.spot, display_name=settings.name,
     ).validate()
@@ -214,6 +237,8 @@ def _submit(settings: Settings, spec, record: dict, say: Say, progress: Say, ten
 
     spec.checked_body()
     storage.check_job_buckets(spec, allow_cross_region=False, say=say)
+    if not gcs.is_gcs(settings.data):
+        _upload_data(settings, spec.data, record, say, progress)
     if not settings.image:
         from ddsp_launch.adapters import docker_engine
         from ddsp_launch.image import build as image_build
@@ -238,6 +263,26 @@ def _submit(settings: Settings, spec, record: dict, say: Say, progress: Say, ten
     except Exception as exc:  # noqa: BLE001 - the local record is written regardless
         say(f"note: could not write the record beside the outputs ({exc})")
     return 0
+
+
+def _upload_data(settings: Settings, uri: str, record: dict, say: Say, progress: Say) -> None:
+    """A cloud run from data on this machine: prepare it (audio) here, upload the dataset to ``uri``."""
+    from ddsp_launch.adapters import storage
+
+    dataset = _prepare(settings, say) if needs_preparing(settings.data) else settings.data
+    pairs = storage.plan_upload(Path(dataset), gcs.GcsUri.parse(uri))
+    total = storage.total_bytes([p for p, _ in pairs])
+    say(f"uploading the dataset {dataset} ({total / 1e6:.1f} MB) to {uri}")
+    sent = [0]
+
+    def advance(n: int) -> None:
+        sent[0] += n
+        progress(f"uploaded {sent[0] / 1e6:.1f} / {total / 1e6:.1f} MB")
+
+    done = storage.upload(Path(dataset), gcs.GcsUri.parse(uri), gcs.make_client(), advance)
+    say(done.summary("uploaded"))
+    record.update(dataset=dataset, uploaded_data=uri)
+    records.write(record)
 
 
 def _tensorboard(settings: Settings, logdir: str, record: dict, say: Say, start) -> None:

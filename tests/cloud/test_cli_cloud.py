@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.conftest import ddsp_launch
 
@@ -184,3 +186,58 @@ def test_download_a_model_by_path_and_by_job_id(fake_gcp, bucket, tmp_path):
     assert "downloaded 7 file(s)" in everything.stdout
     missing = ddsp_launch("download", "gs://ddsp-cli/runs/none", str(tmp_path / "n"))
     assert missing.returncode == 3 and "nothing under gs://ddsp-cli/runs/none" in missing.stderr
+
+
+@pytest.mark.slow  # prepares audio with the training stack
+def test_train_in_the_cloud_from_data_on_this_machine(fake_gcp, bucket, small_dataset, example_audio, tmp_path):
+    """A prepared dataset here, or audio with --prepare-to, goes to OUTPUT/dataset before the job is submitted."""
+    from ddsp_launch.common import gcs
+
+    env = {"DDSP_LAUNCH_HOME": str(tmp_path / "home"), "GOOGLE_CLOUD_PROJECT": "my-proj"}
+    common = ["train", "--yes", "--target", "vertex", "--image", IMAGE, "--no-tensorboard", "--num-steps", "50"]
+    proc = ddsp_launch(*common, "--data", str(small_dataset), "--output", "gs://ddsp-cli/runs/here", env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    client = gcs.make_client()
+    uploaded = sorted(b.name for b in client.list_blobs("ddsp-cli", prefix="runs/here/dataset/"))
+    here = sorted(p.relative_to(small_dataset).as_posix() for p in small_dataset.rglob("*") if p.is_file())
+    assert uploaded == [f"runs/here/dataset/{n}" for n in here] and any("train.tfrecord" in n for n in uploaded)
+    (body,) = creates(fake_gcp)
+    args = body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"]
+    assert "--file_pattern=gs://ddsp-cli/runs/here/dataset/train.tfrecord*" in args
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "home" / "runs").glob("*.json")]
+    assert record["state"] == "submitted" and record["uploaded_data"] == "gs://ddsp-cli/runs/here/dataset"
+    assert record["data"] == str(small_dataset)
+
+    # audio: prepared here into --prepare-to first
+    audio = tmp_path / "takes"
+    audio.mkdir()
+    melody, sr = sf.read(str(example_audio / "scales.wav"), dtype="float32")
+    sf.write(str(audio / "take1.wav"), melody[: 8 * sr], sr)
+    proc = ddsp_launch(*common, "--data", str(audio), "--prepare-to", str(tmp_path / "takes-dataset"),
+                       "--output", "gs://ddsp-cli/runs/takes", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "takes-dataset" / "manifest.json").is_file()
+    names = [b.name for b in client.list_blobs("ddsp-cli", prefix="runs/takes/dataset/")]
+    assert "runs/takes/dataset/manifest.json" in names and any("train.tfrecord" in n for n in names)
+    assert len(creates(fake_gcp)) == 2
+
+
+def test_cloud_run_from_local_data_refuses_what_it_cannot_upload(fake_gcp, bucket, tmp_path):
+    env = {"DDSP_LAUNCH_HOME": str(tmp_path / "home"), "GOOGLE_CLOUD_PROJECT": "my-proj"}
+    common = ["train", "--yes", "--target", "vertex", "--image", IMAGE, "--no-tensorboard", "--output", "gs://ddsp-cli/runs/x"]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "audio").mkdir()
+    sf.write(str(tmp_path / "audio" / "a.wav"), np.zeros(16000, np.float32), 16000)
+    cases = [
+        (["--data", str(tmp_path / "empty")], "holds no TFRecords"),
+        (["--data", str(tmp_path / "audio")], "--prepare-to"),
+        (["--data", str(tmp_path / "audio"), "--prepare-to", "gs://ddsp-cli/ds"], "audio is prepared on this machine"),
+        (["--data", str(tmp_path / "audio" / "a.wav")], "a cloud run uploads a dataset folder"),
+    ]
+    for args, message in cases:
+        proc = ddsp_launch(*common, *args, env=env, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr, (args, proc.stderr)
+    assert creates(fake_gcp) == []
+    from ddsp_launch.common import gcs
+
+    assert list(gcs.make_client().list_blobs("ddsp-cli", prefix="runs/x")) == []  # nothing uploaded

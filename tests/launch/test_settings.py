@@ -88,6 +88,10 @@ def test_cloud_target_needs_a_project_and_gs_paths(tmp_path):
     proc = ddsp_launch("train", "--yes", "--target", "vertex", "--data", str(tmp_path), "--output", "gs://ddsp-x/run",
                        "--project", "my-proj", "--image", "us-central1-docker.pkg.dev/my-proj/r/ddsp:1",
                        env={"DDSP_LAUNCH_HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "holds no TFRecords" in proc.stderr  # a folder here is uploaded only if it is a dataset
+    proc = ddsp_launch("train", "--yes", "--target", "vertex", "--data", "gs://ddsp-x/ds", "--output", str(tmp_path / "out"),
+                       "--project", "my-proj", "--image", "us-central1-docker.pkg.dev/my-proj/r/ddsp:1",
+                       env={"DDSP_LAUNCH_HOME": str(tmp_path)})
     assert proc.returncode == 2 and "a Vertex AI job reads and writes gs:// only" in proc.stderr
     proc = ddsp_launch("train", "--yes", "--target", "vertex", "--data", "gs://ddsp-x/ds", "--output", "gs://ddsp-x/run",
                        "--project", "my-proj", env={"DDSP_LAUNCH_HOME": str(tmp_path)})

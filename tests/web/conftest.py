@@ -49,11 +49,13 @@ class Web:
 def start_web(tmp_path: Path, *args: str, env: dict | None = None) -> Web:
     port = free_port()
     home = tmp_path / "home"
-    # no cloud credentials reach the server: a cloud launch must say so
+    # no cloud credentials or local Vertex AI reach the server unless given in env: a cloud launch must say so
+    extra = env or {}
     env = {**os.environ, "DDSP_LAUNCH_HOME": str(home), "CLOUDSDK_CONFIG": str(tmp_path / "no-gcloud"),
-           "PYTHONUNBUFFERED": "1", **(env or {})}
+           "PYTHONUNBUFFERED": "1", **extra}
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "DDSP_LAUNCH_VERTEX_ENDPOINT", "DDSP_LAUNCH_LOGGING_ENDPOINT"):
-        env.pop(name, None)
+        if name not in extra:
+            env.pop(name, None)
     log = open(tmp_path / "web.log", "wb")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "ddsp-launch"), "web", "--port", str(port), *args],
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
