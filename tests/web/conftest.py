@@ -114,7 +114,12 @@ def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str 
 def screenshot(driver, name: str, tmp_path: Path) -> Path:
     """A PNG of the page; also into docs/ when DDSP_LAUNCH_SCREENSHOTS=1 (how docs/web-*.png are made)."""
     path = tmp_path / name
+    size = driver.get_window_size()
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(size["width"], max(size["height"], height + 140))  # the whole page, not the viewport
+    driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(str(path))
+    driver.set_window_size(size["width"], size["height"])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("DDSP_LAUNCH_SCREENSHOTS") == "1":
         (ROOT / "docs").mkdir(exist_ok=True)

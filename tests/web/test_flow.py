@@ -62,6 +62,9 @@ def test_upload_launch_watch_download_and_hear(web, browser, example_audio, tmp_
     assert steps_seen == [10, 20]  # the page showed the step advance (the trainer reports every 10)
     assert int(browser.find_element(By.ID, "loss-curve").get_attribute("data-points")) == 2
     assert "finished at step 20" in browser.find_element(By.ID, "log").text
+    assert browser.find_element(By.ID, "output").text == str(output)  # filled in once the record exists
+    assert browser.find_element(By.ID, "num-steps").text == "20"
+    assert browser.find_element(By.ID, "command-line").text.startswith("ddsp-launch train --yes --target process")
     assert "disabled" not in browser.find_element(By.ID, "model-zip").get_attribute("class")
 
     # -- TensorBoard on demand

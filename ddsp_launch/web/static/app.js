@@ -129,6 +129,7 @@ function drawLoss(svg, losses) {
   line.setAttribute("points", losses.map((p) => `${px(p[0])},${py(p[1])}`).join(" "));
   svg.appendChild(line);
   svg.setAttribute("data-points", String(losses.length));
+  $("#loss-range").textContent = `steps ${x0}–${x1}; total loss from ${y1.toFixed(2)} (top) to ${y0.toFixed(2)} (bottom)`;
 }
 
 function runPage() {
@@ -141,6 +142,10 @@ function runPage() {
       const run = r.data;
       $("#state").textContent = run.state; $("#state").className = "state " + run.state;
       $("#step").textContent = run.step === null ? "–" : run.step;
+      $("#num-steps").textContent = run.num_steps || "–";
+      $("#output").textContent = run.output || "–";
+      if (run.console) { $("#console").href = run.console; $("#console-part").hidden = false; }
+      if (run.command_line) { $("#command-line").textContent = run.command_line; $("#command-section").hidden = false; }
       $("#loss").textContent = run.loss === null ? "–" : run.loss.toFixed(3);
       $("#cancel").disabled = !run.can_cancel;
       $("#tensorboard").disabled = !run.output;   // the record may not exist yet when the page first renders
