@@ -67,8 +67,14 @@ def cloud_data(settings: Settings) -> str:
     (a prepared dataset, or audio with --prepare-to), OUTPUT/dataset: the launcher prepares it
     here and uploads it there before submitting."""
     data, output = settings.data, settings.output
-    if gcs.is_gcs(data) or not output or not gcs.is_gcs(output) or not Path(data).exists():
-        return data  # gs:// already, or the job spec's own message (local output, missing data)
+    if gcs.is_gcs(data) or not output:
+        return data
+    if not Path(data).exists():
+        raise InputError(f"no data at {data}", "give a prepared dataset folder, a folder of audio with --prepare-to, "
+                         "or gs://BUCKET/PATH")
+    if not gcs.is_gcs(output):
+        raise InputError(f"output {output!r} is on this machine; a Vertex AI job reads and writes gs:// only",
+                         "give a gs://BUCKET/PATH for the job's outputs")
     if not Path(data).is_dir():
         raise InputError(f"{data} is a file; a cloud run uploads a dataset folder",
                          "give the folder written by `ddsp-launch prepare` (or a folder of audio with --prepare-to)")

@@ -233,6 +233,7 @@ def test_cloud_run_from_local_data_refuses_what_it_cannot_upload(fake_gcp, bucke
         (["--data", str(tmp_path / "audio")], "--prepare-to"),
         (["--data", str(tmp_path / "audio"), "--prepare-to", "gs://ddsp-cli/ds"], "audio is prepared on this machine"),
         (["--data", str(tmp_path / "audio" / "a.wav")], "a cloud run uploads a dataset folder"),
+        (["--data", str(tmp_path / "nowhere")], "no data at"),
     ]
     for args, message in cases:
         proc = ddsp_launch(*common, *args, env=env, timeout=120)
