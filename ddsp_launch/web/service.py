@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ddsp_launch.common import gcs
-from ddsp_launch.common.errors import InputError
+from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
 
@@ -88,10 +88,16 @@ def tail(log: Path, max_bytes: int = 24_000) -> str:
         return f.read().decode(errors="replace")
 
 
-def has_checkpoint(output: str | None) -> bool:
+def checkpoint_step(output: str | None) -> int | None:
+    """The step of the newest complete checkpoint in a local run folder (None: none yet, or gs://)."""
     if not output or gcs.is_gcs(output) or not Path(output).is_dir():
-        return False
-    return local_model(output, None) is not None
+        return None
+    try:
+        files = local_model(output, None)
+    except LaunchError:  # a checkpoint without its operative config: not a usable model
+        return None
+    m = re.fullmatch(r"ckpt-(\d+)\.index", files[0].name) if files else None
+    return int(m.group(1)) if m else None
 
 
 def local_model(output: str, statistics: Path | None) -> list[Path] | None:
@@ -181,12 +187,15 @@ class Service:
             record = {**record, "state": "failed"}  # the launcher died without saying so
         prog = progress(log_path(run_id))
         output = record.get("output")
+        saved = checkpoint_step(output)
         return {
             "id": run_id, "state": record.get("state"), "target": record.get("target"), "output": output,
             "created": record.get("created"), "command_line": record.get("command_line"), "job": record.get("job"),
-            "console": record.get("console"), "step": prog.step, "num_steps": prog.num_steps or record.get("settings", {}).get("num_steps"),
+            "console": record.get("console"),
+            "step": prog.step if prog.step is not None else saved,  # runs started elsewhere: the newest checkpoint's
+            "num_steps": prog.num_steps or record.get("settings", {}).get("num_steps"),
             "loss": prog.losses[-1][1] if prog.losses else None, "losses": prog.losses,
-            "can_cancel": alive, "has_checkpoint": has_checkpoint(output),
+            "can_cancel": alive, "has_checkpoint": saved is not None,
             "local": bool(output) and not gcs.is_gcs(output),
         }
 
