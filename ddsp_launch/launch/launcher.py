@@ -276,7 +276,8 @@ def _upload_data(settings: Settings, uri: str, record: dict, say: Say, progress:
     from ddsp_launch.adapters import storage
 
     dataset = _prepare(settings, say) if needs_preparing(settings.data) else settings.data
-    pairs = storage.plan_upload(Path(dataset), gcs.GcsUri.parse(uri))
+    dest = gcs.GcsUri.parse(uri)
+    pairs = storage.plan_upload(Path(dataset), dest)
     total = storage.total_bytes([p for p, _ in pairs])
     say(f"uploading the dataset {dataset} ({total / 1e6:.1f} MB) to {uri}")
     sent = [0]
@@ -285,7 +286,7 @@ def _upload_data(settings: Settings, uri: str, record: dict, say: Say, progress:
         sent[0] += n
         progress(f"uploaded {sent[0] / 1e6:.1f} / {total / 1e6:.1f} MB")
 
-    done = storage.upload(Path(dataset), gcs.GcsUri.parse(uri), gcs.make_client(), advance)
+    done = storage.upload(Path(dataset), dest, gcs.make_client(), advance)
     say(done.summary("uploaded"))
     record.update(dataset=dataset, uploaded_data=uri)
     records.write(record)
