@@ -262,14 +262,14 @@ def register(app: typer.Typer) -> None:
         uri, stats_uri = _download_source(src, project, region)
         stats_uri = statistics or stats_uri
         client = gcs.make_client(project)
-        model = None if everything else storage.model_files(uri, client)
+        model = None if everything else storage.model_in(uri, client)
         if model is None:
             blobs = storage.plan_download(uri, client)
             with _bytes_progress(f"downloading {uri}", sum(size for _, size, _ in blobs)) as advance:
                 done = storage.download(uri, dest, client, advance)
             typer.echo(done.summary("downloaded"))
             return
-        folder, files = model
+        found, files = model
         if stats_uri and not any(n.endswith("dataset_statistics.pkl") for n, _, _ in files):
             parsed = gcs.GcsUri.parse(stats_uri)
             blob = client.bucket(parsed.bucket).get_blob(parsed.path)
@@ -278,11 +278,10 @@ def register(app: typer.Typer) -> None:
             if parsed.bucket != uri.bucket:
                 raise InputError("the statistics must be in the model's bucket", "copy them beside the checkpoints")
             files.append((parsed.path, blob.size or 0, blob.crc32c))
-        with _bytes_progress(f"downloading the model in gs://{uri.bucket}/{folder}", sum(f[1] for f in files)) as advance:
-            done = storage.download_files(uri.bucket, folder, files, dest, client, advance)
+        with _bytes_progress(f"downloading the model in gs://{uri.bucket}/{found.folder}", sum(f[1] for f in files)) as advance:
+            done = storage.download_files(uri.bucket, found.folder, files, dest, client, advance)
         typer.echo(done.summary("downloaded"))
-        ckpt = next(n for n, _, _ in files if n.endswith(".index")).rsplit("/", 1)[-1][: -len(".index")]
-        typer.echo(f"model: {dest} ({ckpt})")
+        typer.echo(f"model: {dest} ({found.checkpoint[len(found.folder):]})")
         if not (dest / "dataset_statistics.pkl").is_file():
             opts.say("note: no dataset_statistics.pkl came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
 

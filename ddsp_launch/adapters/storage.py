@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, model_files
 from ddsp_launch.common.errors import InputError, StorageError
 
 # Dual-region buckets and the regions they span (multi-regions are matched by prefix below).
@@ -119,39 +119,11 @@ def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = No
     return download_files(src.bucket, prefix, plan_download(src, client), dest, client, progress)
 
 
-def select_model(names, base: str) -> tuple[str, list[str]] | None:
-    """Of these file names ("/"-separated, under ``base``), the newest *complete* checkpoint
-    in ``base`` or ``base``checkpoints/ (where Vertex AI puts them), with the newest
-    operative config and the dataset statistics when present: (its folder, [names]).
-    None when there is no complete checkpoint. Pure: used for buckets and local folders."""
-    import re  # noqa: PLC0415
-
-    names = set(names)
-    for folder in (base, base + "checkpoints/"):
-        def numbered(pattern: str) -> list[tuple[int, str]]:
-            rx = re.compile(re.escape(folder) + pattern)
-            return sorted(((int(m.group(1)), n) for n in names if (m := rx.fullmatch(n))), reverse=True)
-
-        for step, index in numbered(r"ckpt-(\d+)\.index"):
-            shards = [n for n in names if n.startswith(f"{folder}ckpt-{step}.data-")]
-            total = re.search(r"-of-(\d+)$", shards[0]) if shards else None
-            if not total or len(shards) != int(total.group(1)):
-                continue  # still being written or uploaded, or cut short: take the one before
-            configs = numbered(r"operative_config-(\d+)\.gin")
-            if not configs:
-                raise StorageError(f"{base or 'the folder'}: checkpoint ckpt-{step} has no operative_config-*.gin beside it",
-                                   "the trainer writes one at the start of every run; was the folder copied in part?")
-            chosen = [index, *sorted(shards), configs[0][1]]
-            chosen += [n for n in (folder + "dataset_statistics.pkl", base + "dataset_statistics.pkl") if n in names][:1]
-            return folder, chosen
-    return None
-
-
-def model_files(src: gcs.GcsUri, client) -> tuple[str, list[tuple[str, int, str | None]]] | None:
-    """``select_model`` over a bucket folder: (the folder's prefix, [(object name, size, crc32c)])."""
+def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tuple[str, int, str | None]]] | None:
+    """The model in a bucket folder (``model_files.newest``), with [(object name, size, crc32c)] of its files."""
     blobs = {name: (name, size, crc) for name, size, crc in plan_download(src, client)}
-    chosen = select_model(blobs, src.path.rstrip("/") + "/" if src.path else "")
-    return None if chosen is None else (chosen[0], [blobs[n] for n in chosen[1]])
+    model = model_files.newest(blobs, src.path.rstrip("/") + "/" if src.path else "", label=str(src))
+    return None if model is None else (model, [blobs[n] for n in model.names])
 
 
 def download_files(bucket: str, folder: str, files: list[tuple[str, int, str | None]], dest: Path, client,

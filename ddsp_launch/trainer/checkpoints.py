@@ -7,22 +7,20 @@ file, uploaded last, exists.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 from ddsp_launch.common import gcs
+from ddsp_launch.common.model_files import PREFIX, step_of
 from ddsp_launch.trainer.outputs import OutputDir
 
 log = logging.getLogger("ddsp_launch.trainer")
-PREFIX = "ckpt"
-_INDEX = re.compile(rf"^{PREFIX}-(\d+)\.index$")
 
 
 def local_steps(folder: Path) -> list[int]:
     """Steps of the checkpoints in a local folder, newest first."""
     if not folder.is_dir():
         return []
-    return sorted((int(m.group(1)) for p in folder.iterdir() if (m := _INDEX.match(p.name))), reverse=True)
+    return sorted((step for p in folder.iterdir() if (step := step_of(p.name)) is not None), reverse=True)
 
 
 def is_loadable(prefix: str) -> str | None:
@@ -41,12 +39,8 @@ def is_loadable(prefix: str) -> str | None:
 def remote_steps(folder: OutputDir, client) -> list[int]:
     names = gcs.list_objects(folder.remote, client)
     base = folder.remote.path.rstrip("/") + "/" if folder.remote.path else ""
-    steps = []
-    for name in names:
-        m = _INDEX.match(name[len(base):]) if name.startswith(base) else None
-        if m:
-            steps.append(int(m.group(1)))
-    return sorted(steps, reverse=True)
+    steps = (step_of(name[len(base):]) for name in names if name.startswith(base))
+    return sorted((s for s in steps if s is not None), reverse=True)
 
 
 def fetch_remote(folder: OutputDir, step: int, client) -> None:

@@ -11,7 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-STATISTICS = "dataset_statistics.pkl"
+from ddsp_launch.common.model_files import STATISTICS
+
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
 
 # argument dest -> "in" (read) or "out" (written); export writes MODEL/export without -o

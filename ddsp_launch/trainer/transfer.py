@@ -13,6 +13,7 @@ written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import pickle
@@ -23,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ddsp_launch.common import model_files
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
 from ddsp_launch.trainer.tool_args import STATISTICS, transfer_parser
-
-_CKPT = re.compile(r"^ckpt-(\d+)\.index$")
 
 
 @dataclass
@@ -40,21 +40,19 @@ class ModelFolder:
     def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True) -> "ModelFolder":
         if not folder.is_dir():
             raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
-        steps = sorted((int(m.group(1)) for p in folder.iterdir() if (m := _CKPT.match(p.name))), reverse=True)
-        complete = [s for s in steps if list(folder.glob(f"ckpt-{s}.data-*"))]
-        if not complete:
+        names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+        model = model_files.newest(names, label=str(folder))
+        if model is None:
             raise InputError(f"{folder} holds no complete checkpoint (ckpt-N.index with its data files)",
                              "train first, or point at the folder the checkpoints were written to")
-        configs = sorted(folder.glob("operative_config-*.gin"), key=lambda p: int(p.stem.split("-")[-1]))
-        if not configs:
-            raise InputError(f"{folder} holds no operative_config-*.gin", "the trainer writes it beside the checkpoints; copy it too")
-        stats = statistics or folder / STATISTICS
+        stats = statistics or (folder / model.statistics if model.statistics else folder / STATISTICS)
+        found = cls(str(folder / model.checkpoint), folder / model.operative_config, stats)
         if not stats.is_file():
             if statistics is None and not require_statistics:
-                return cls(str(folder / f"ckpt-{complete[0]}"), configs[-1], None)
+                return dataclasses.replace(found, statistics=None)
             raise InputError(f"no dataset statistics at {stats}",
                              f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
-        return cls(str(folder / f"ckpt-{complete[0]}"), configs[-1], stats)
+        return found
 
 
 def read_input(path: Path) -> sources.AudioInfo:

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, model_files
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
@@ -93,26 +93,16 @@ def checkpoint_step(output: str | None) -> int | None:
     if not output or gcs.is_gcs(output) or not Path(output).is_dir():
         return None
     try:
-        files = local_model(output, None)
+        model = local_model(output)
     except LaunchError:  # a checkpoint without its operative config: not a usable model
         return None
-    m = re.fullmatch(r"ckpt-(\d+)\.index", files[0].name) if files else None
-    return int(m.group(1)) if m else None
+    return model.step if model else None
 
 
-def local_model(output: str, statistics: Path | None) -> list[Path] | None:
-    """The files of the newest complete checkpoint in a local run folder (and the dataset statistics)."""
-    from ddsp_launch.adapters import storage  # noqa: PLC0415
-
+def local_model(output: str) -> model_files.ModelFiles | None:
+    """The newest complete checkpoint in a local run folder (names relative to it)."""
     root = Path(output)
-    names = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()]
-    chosen = storage.select_model(names, "")
-    if chosen is None:
-        return None
-    files = [root / n for n in chosen[1]]
-    if statistics is not None and statistics.is_file() and not any(p.name == statistics.name for p in files):
-        files.append(statistics)
-    return files
+    return model_files.newest([p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()], label=output)
 
 
 def statistics_for(record: dict) -> Path | None:
@@ -222,9 +212,13 @@ class Service:
         output = record.get("output") or ""
         if gcs.is_gcs(output):
             raise InputError("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
-        files = local_model(output, statistics_for(record)) if Path(output).is_dir() else None
-        if not files:
+        model = local_model(output) if Path(output).is_dir() else None
+        if model is None:
             raise InputError("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
+        files = [Path(output) / n for n in model.names]
+        statistics = statistics_for(record)
+        if model.statistics is None and statistics is not None:
+            files.append(statistics)
         fd, name = tempfile.mkstemp(prefix=f"{run_id}-", suffix=".zip", dir=self.workspace)
         os.close(fd)
         with zipfile.ZipFile(name, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
