@@ -43,3 +43,18 @@ def test_no_model_and_a_model_without_its_config():
                                         ("ckpt-3.data-00000-of-00001", None), ("xckpt-3.index", None)])
 def test_step_of(name, step):
     assert model_files.step_of(name) == step
+
+
+def test_transfer_and_export_read_a_downloaded_vertex_folder_as_it_is(tmp_path):
+    from ddsp_launch.trainer.transfer import ModelFolder
+
+    for name in [*checkpoint(4, folder="checkpoints/"), *checkpoint(8, shards=2, present=1, folder="checkpoints/"),
+                 "checkpoints/operative_config-0.gin", "dataset_statistics.pkl"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = ModelFolder.find(tmp_path)
+    assert found.checkpoint == str(tmp_path / "checkpoints" / "ckpt-4")
+    assert (found.operative_config, found.statistics) == (tmp_path / "checkpoints/operative_config-0.gin", tmp_path / "dataset_statistics.pkl")
+    (tmp_path / "checkpoints/ckpt-4.data-00000-of-00001").unlink()
+    with pytest.raises(InputError, match="holds no complete checkpoint"):
+        ModelFolder.find(tmp_path)
