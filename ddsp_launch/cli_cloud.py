@@ -270,7 +270,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(done.summary("downloaded"))
             return
         found, files = model
-        if stats_uri and not any(n.endswith("dataset_statistics.pkl") for n, _, _ in files):
+        if stats_uri and found.statistics is None:
             parsed = gcs.GcsUri.parse(stats_uri)
             blob = client.bucket(parsed.bucket).get_blob(parsed.path)
             if blob is None:

@@ -3,13 +3,15 @@ local run folders (the web page's zip and step) and the container (transfer, exp
 
 A checkpoint is ``ckpt-N.index`` with all its ``ckpt-N.data-XXXXX-of-YYYYY`` shards; it is
 usable with the newest ``operative_config-N.gin`` beside it, and the dataset statistics when
-present. Pure functions over "/"-separated names: no file system, no TensorFlow.
+present. ``newest`` is pure, over "/"-separated names (a bucket listing or a folder's);
+``newest_in`` lists a local folder for it. No TensorFlow.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ddsp_launch.common.errors import InputError
 
@@ -71,3 +73,11 @@ def newest(names, base: str = "", label: str | None = None) -> ModelFiles | None
             stats = next((n for n in (folder + STATISTICS, base + STATISTICS) if n in names), None)
             return ModelFiles(folder, step, index, tuple(shards), configs[0][1], stats)
     return None
+
+
+def newest_in(folder: Path) -> ModelFiles | None:
+    """``newest`` over a local folder (names relative to it). Only the folder and its
+    checkpoints/ are listed, not summaries or transfers: the web pages ask every few seconds."""
+    names = [p.relative_to(folder).as_posix() for where in (folder, folder / "checkpoints") if where.is_dir()
+             for p in where.iterdir() if p.is_file()]
+    return newest(names, label=str(folder))

@@ -13,7 +13,6 @@ written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import pickle
@@ -40,19 +39,17 @@ class ModelFolder:
     def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True) -> "ModelFolder":
         if not folder.is_dir():
             raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
-        names = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-        model = model_files.newest(names, label=str(folder))
+        model = model_files.newest_in(folder)
         if model is None:
             raise InputError(f"{folder} holds no complete checkpoint (ckpt-N.index with its data files)",
                              "train first, or point at the folder the checkpoints were written to")
-        stats = statistics or (folder / model.statistics if model.statistics else folder / STATISTICS)
-        found = cls(str(folder / model.checkpoint), folder / model.operative_config, stats)
+        stats = statistics or folder / (model.statistics or STATISTICS)
         if not stats.is_file():
-            if statistics is None and not require_statistics:
-                return dataclasses.replace(found, statistics=None)
-            raise InputError(f"no dataset statistics at {stats}",
-                             f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
-        return found
+            if statistics is not None or require_statistics:
+                raise InputError(f"no dataset statistics at {stats}",
+                                 f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
+            stats = None
+        return cls(str(folder / model.checkpoint), folder / model.operative_config, stats)
 
 
 def read_input(path: Path) -> sources.AudioInfo:

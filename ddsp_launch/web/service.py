@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ddsp_launch.common import gcs, model_files
-from ddsp_launch.common.errors import InputError, LaunchError
+from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
 
@@ -93,16 +93,10 @@ def checkpoint_step(output: str | None) -> int | None:
     if not output or gcs.is_gcs(output) or not Path(output).is_dir():
         return None
     try:
-        model = local_model(output)
-    except LaunchError:  # a checkpoint without its operative config: not a usable model
+        model = model_files.newest_in(Path(output))
+    except InputError:  # a checkpoint without its operative config: not a usable model
         return None
     return model.step if model else None
-
-
-def local_model(output: str) -> model_files.ModelFiles | None:
-    """The newest complete checkpoint in a local run folder (names relative to it)."""
-    root = Path(output)
-    return model_files.newest([p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()], label=output)
 
 
 def statistics_for(record: dict) -> Path | None:
@@ -212,7 +206,7 @@ class Service:
         output = record.get("output") or ""
         if gcs.is_gcs(output):
             raise InputError("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
-        model = local_model(output) if Path(output).is_dir() else None
+        model = model_files.newest_in(Path(output)) if Path(output).is_dir() else None
         if model is None:
             raise InputError("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
         files = [Path(output) / n for n in model.names]
