@@ -109,9 +109,9 @@ def test_the_output_follows_the_input_melody(violin_model, flute, melody_pitch, 
     assert sr == 16000 and len(audio) == len(source) == len(harmonic)
     # not silence, by prepare's own definition (a 6-step model's level varies with its random start:
     # CI saw -41 dBFS for the mix, so a fixed -40 dBFS floor was a coin toss)
-    for part in (audio, harmonic):
-        assert 20 * np.log10(np.abs(part).max()) > SILENCE_DBFS
-        assert 20 * np.log10(np.sqrt(np.mean(part ** 2))) > SILENCE_DBFS
+    for name, part in (("mix", audio), ("harmonic stem", harmonic)):
+        peak, rms = 20 * np.log10(np.abs(part).max()), 20 * np.log10(np.sqrt(np.mean(part ** 2)))
+        assert peak > SILENCE_DBFS and rms > SILENCE_DBFS, f"the {name} is silent: peak {peak:.1f}, RMS {rms:.1f} dBFS"
     agreement = within_a_semitone(harmonic_pitch(harmonic, frames, f0), f0)
     assert agreement > 0.8, f"the harmonic part is within a semitone of the input on {agreement:.0%} of voiced frames"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["violin-ode-harmonic.wav", "violin-ode-noise.wav", "violin-ode.wav"]
