@@ -62,7 +62,7 @@ def main() -> None:
         path = tmp / f"input-{minutes:g}min.wav"
         sf.write(str(path), audio, 16000)
         wall, peak = run_child([sys.executable, "-m", "ddsp_launch.trainer.transfer", str(run), str(path), "-o", str(tmp / "out.wav"),
-                                "--statistics", str(ds / "dataset_statistics.pkl")])
+                                "--statistics", str(ds / "dataset_statistics.json")])
         results[minutes] = (wall, peak)
         print(f"{minutes:g}-minute input: {wall:6.1f} s wall ({minutes * 60 / wall:4.1f} s of audio per wall-second, "
               f"including ~10 s of TensorFlow start-up), peak memory {peak:6.0f} MiB")

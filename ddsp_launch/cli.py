@@ -53,7 +53,7 @@ PREPARE_HELP = """Turn a folder of recordings into a DDSP training dataset.
 
 INPUT is a folder, file, glob or gs://BUCKET/PREFIX of wav/flac/ogg/mp3 files (any rate,
 depth or channel count); OUTPUT_DIR a new or empty local folder. Writes sharded
-TFRecords, dataset_statistics.pkl and manifest.json. Run `ddsp-launch prepare --help`
+TFRecords, dataset_statistics.json and manifest.json. Run `ddsp-launch prepare --help`
 for all options.
 
 Example: ddsp-launch prepare data/examples/violin data/violin-dataset --eval-fraction 0.1
@@ -95,7 +95,7 @@ recording (wav/flac/ogg/mp3, any rate or channels); writes 16 kHz wav. Octave sh
 loudness matching are automatic (flags to change them). Run
 `ddsp-launch transfer --help` for all options.
 
-Example: ddsp-launch transfer runs/violin my-melody.wav -o violin-melody.wav --statistics data/violin-dataset/dataset_statistics.pkl
+Example: ddsp-launch transfer runs/violin my-melody.wav -o violin-melody.wav --statistics data/violin-dataset/dataset_statistics.json
 """
 
 

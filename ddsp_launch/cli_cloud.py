@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ddsp_launch import cli_options as opts
+from ddsp_launch.common import model_files
 from ddsp_launch.common.errors import InputError, JobFailed
 from ddsp_launch.spec import TrainingParams
 
@@ -248,7 +249,7 @@ def register(app: typer.Typer) -> None:
     def download(src: str = typer.Argument(..., help="gs://BUCKET/PATH, a run id (`ddsp-launch runs`) or a Vertex AI job id"),
                  dest: Path = typer.Argument(..., help="local folder"),
                  everything: bool = typer.Option(False, "--all", help="the whole folder, not just the model"),
-                 statistics: Optional[str] = typer.Option(None, help="gs:// dataset_statistics.pkl to fetch with the model"),
+                 statistics: Optional[str] = typer.Option(None, help="gs:// dataset_statistics.json (or ddsp's .pkl) to fetch with the model"),
                  project: Optional[str] = PROJECT, region: Optional[str] = REGION) -> None:
         """Download a trained model (newest complete checkpoint, operative config, dataset statistics) or a whole folder.
 
@@ -259,8 +260,8 @@ def register(app: typer.Typer) -> None:
         from ddsp_launch.adapters import storage
         from ddsp_launch.common import gcs
 
-        uri, stats_uri = _download_source(src, project, region)
-        stats_uri = statistics or stats_uri
+        uri, dataset = _download_source(src, project, region)
+        candidates = [statistics] if statistics else [f"{dataset}/{n}" for n in model_files.STATISTICS_NAMES] if dataset else []
         client = gcs.make_client(project)
         model = None if everything else storage.model_in(uri, client)
         if model is None:
@@ -270,20 +271,14 @@ def register(app: typer.Typer) -> None:
             typer.echo(done.summary("downloaded"))
             return
         found, files = model
-        if stats_uri and found.statistics is None:
-            parsed = gcs.GcsUri.parse(stats_uri)
-            blob = client.bucket(parsed.bucket).get_blob(parsed.path)
-            if blob is None:
-                raise InputError(f"no dataset statistics at {stats_uri}", "pass --statistics gs://.../dataset_statistics.pkl")
-            if parsed.bucket != uri.bucket:
-                raise InputError("the statistics must be in the model's bucket", "copy them beside the checkpoints")
-            files.append((parsed.path, blob.size or 0, blob.crc32c))
+        if candidates and found.statistics is None:
+            files.append(_statistics_object(candidates, uri, client))
         with _bytes_progress(f"downloading the model in gs://{uri.bucket}/{found.folder}", sum(f[1] for f in files)) as advance:
             done = storage.download_files(uri.bucket, found.folder, files, dest, client, advance)
         typer.echo(done.summary("downloaded"))
         typer.echo(f"model: {dest} ({found.checkpoint[len(found.folder):]})")
-        if not (dest / "dataset_statistics.pkl").is_file():
-            opts.say("note: no dataset_statistics.pkl came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
+        if model_files.statistics_in(dest) is None:
+            opts.say(f"note: no {model_files.STATISTICS} came with it; `ddsp-launch transfer` needs --statistics (or pass --statistics here)")
 
     @app.command("tune")
     @opts.training_options
@@ -325,7 +320,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _download_source(src: str, project: Optional[str], region: Optional[str]) -> tuple:
-    """(the gs:// folder, the dataset statistics gs:// path or None) for a path, run id or job id."""
+    """(the gs:// folder, the gs:// dataset folder its statistics may be in, or None) for a path, run id or job id."""
     from ddsp_launch.common import gcs
 
     if gcs.is_gcs(src):
@@ -339,7 +334,7 @@ def _download_source(src: str, project: Optional[str], region: Optional[str]) ->
         base = (spec.get("baseOutputDirectory") or {}).get("outputUriPrefix")
         if not base:
             raise InputError(f"job {src} has no baseOutputDirectory", "download its output folder by its gs:// path")
-        return gcs.GcsUri.parse(base), _statistics_from_args(spec)
+        return gcs.GcsUri.parse(base), _dataset_from_args(spec)
     from ddsp_launch.launch import records
 
     rec = records.load(src)
@@ -347,16 +342,30 @@ def _download_source(src: str, project: Optional[str], region: Optional[str]) ->
         raise InputError(f"run {rec['id']} wrote to {rec.get('output')} on this machine: nothing to download",
                          f"use the folder as it is: ddsp-launch transfer {rec.get('output')} ...")
     data = rec.get("settings", {}).get("data", "")
-    stats = data.rstrip("/") + "/dataset_statistics.pkl" if gcs.is_gcs(data) and "*" not in data else None
-    return gcs.GcsUri.parse(rec["output"]), stats
+    return gcs.GcsUri.parse(rec["output"]), data.rstrip("/") if gcs.is_gcs(data) and "*" not in data else None
 
 
-def _statistics_from_args(spec: dict):
+def _dataset_from_args(spec: dict):
     for pool in spec.get("workerPoolSpecs") or []:
         for arg in (pool.get("containerSpec") or {}).get("args") or []:
             if arg.startswith("--file_pattern=gs://"):
-                return arg.split("=", 1)[1].rsplit("/", 1)[0] + "/dataset_statistics.pkl"
+                return arg.split("=", 1)[1].rsplit("/", 1)[0]
     return None
+
+
+def _statistics_object(candidates: list[str], model, client) -> tuple:
+    """(object name, size, crc32c) of the first of these statistics files that exists (the safe
+    format first); it must be in the bucket of ``model`` (the model's gs:// folder)."""
+    from ddsp_launch.common import gcs
+
+    for candidate in candidates:
+        parsed = gcs.GcsUri.parse(candidate)
+        blob = client.bucket(parsed.bucket).get_blob(parsed.path)
+        if blob is not None:
+            if parsed.bucket != model.bucket:
+                raise InputError("the statistics must be in the model's bucket", "copy them beside the checkpoints")
+            return parsed.path, blob.size or 0, blob.crc32c
+    raise InputError(f"no dataset statistics at {' or '.join(candidates)}", f"pass --statistics gs://.../{model_files.STATISTICS}")
 
 
 def _merge_study(cfg, study_cfg):

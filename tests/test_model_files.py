@@ -58,3 +58,15 @@ def test_transfer_and_export_read_a_downloaded_vertex_folder_as_it_is(tmp_path):
     (tmp_path / "checkpoints/ckpt-4.data-00000-of-00001").unlink()
     with pytest.raises(InputError, match="holds no complete checkpoint"):
         ModelFolder.find(tmp_path)
+
+
+def test_the_safe_statistics_are_preferred_to_ddsps_pickle(tmp_path):
+    """dataset_statistics.json wherever it is (beside the checkpoint or the run), over a .pkl anywhere."""
+    base = [*checkpoint(40, folder="checkpoints/"), "checkpoints/operative_config-0.gin"]
+    assert model_files.newest([*base, "checkpoints/dataset_statistics.pkl", "dataset_statistics.json"]).statistics == "dataset_statistics.json"
+    assert model_files.newest([*base, "dataset_statistics.pkl"]).statistics == "dataset_statistics.pkl"
+    assert model_files.statistics_in(tmp_path) is None
+    (tmp_path / "dataset_statistics.pkl").write_bytes(b"x")
+    assert model_files.statistics_in(tmp_path) == tmp_path / "dataset_statistics.pkl"
+    (tmp_path / "dataset_statistics.json").write_text("{}")
+    assert model_files.statistics_in(tmp_path) == tmp_path / "dataset_statistics.json"

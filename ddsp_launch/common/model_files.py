@@ -3,7 +3,9 @@ local run folders (the web page's zip and step) and the container (transfer, exp
 
 A checkpoint is ``ckpt-N.index`` with all its ``ckpt-N.data-XXXXX-of-YYYYY`` shards; it is
 usable with the newest ``operative_config-N.gin`` beside it, and the dataset statistics when
-present. ``newest`` is pure, over "/"-separated names (a bucket listing or a folder's);
+present: ``dataset_statistics.json`` (numbers only), else ddsp's own ``dataset_statistics.pkl``
+(older datasets and ddsp's colab; read only through a restricted unpickler). ``newest`` is
+pure, over "/"-separated names (a bucket listing or a folder's);
 ``newest_in`` lists a local folder for it. No TensorFlow.
 """
 
@@ -16,7 +18,9 @@ from pathlib import Path
 from ddsp_launch.common.errors import InputError
 
 PREFIX = "ckpt"
-STATISTICS = "dataset_statistics.pkl"
+STATISTICS = "dataset_statistics.json"  # what prepare writes and export carries
+LEGACY_STATISTICS = "dataset_statistics.pkl"  # ddsp's pickle: still read, never written
+STATISTICS_NAMES = (STATISTICS, LEGACY_STATISTICS)  # in order of preference
 _INDEX = re.compile(rf"{PREFIX}-(\d+)\.index")
 _SHARDS = re.compile(r"-of-(\d+)$")
 _CONFIG = re.compile(r"operative_config-(\d+)\.gin")
@@ -70,7 +74,7 @@ def newest(names, base: str = "", label: str | None = None) -> ModelFiles | None
             if not configs:
                 raise InputError(f"{label or folder or 'the folder'} holds no operative_config-*.gin beside checkpoint {PREFIX}-{step}",
                                  "the trainer writes it beside the checkpoints at the start of every run; copy it too")
-            stats = next((n for n in (folder + STATISTICS, base + STATISTICS) if n in names), None)
+            stats = next((f + n for n in STATISTICS_NAMES for f in (folder, base) if f + n in names), None)
             return ModelFiles(folder, step, index, tuple(shards), configs[0][1], stats)
     return None
 
@@ -81,3 +85,8 @@ def newest_in(folder: Path) -> ModelFiles | None:
     names = [p.relative_to(folder).as_posix() for where in (folder, folder / "checkpoints") if where.is_dir()
              for p in where.iterdir() if p.is_file()]
     return newest(names, label=str(folder))
+
+
+def statistics_in(folder: Path) -> Path | None:
+    """The dataset statistics file in a local folder (a dataset's or a model's), the safe format first."""
+    return next((folder / n for n in STATISTICS_NAMES if (folder / n).is_file()), None)

@@ -32,7 +32,8 @@ import numpy as np
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features
 from ddsp_launch.trainer.tool_args import STATISTICS, default_output, export_parser
-from ddsp_launch.trainer.transfer import ModelFolder, load_model, read_statistics
+from ddsp_launch.trainer.prepare import stats as dataset_stats
+from ddsp_launch.trainer.transfer import ModelFolder, load_model
 
 METADATA = "ddsp-model.json"
 SAVED_MODEL = "saved_model"
@@ -76,7 +77,7 @@ def build_module(model, n_samples: int, time_steps: int):
     return Synthesiser()
 
 
-def export(folder: ModelFolder, out: Path, tflite: bool, ddsp) -> dict:
+def export(folder: ModelFolder, stats: dict | None, out: Path, tflite: bool, ddsp) -> dict:
     import tensorflow as tf  # noqa: PLC0415
 
     model, n_samples, time_steps = load_model(folder, ddsp)
@@ -101,7 +102,6 @@ def export(folder: ModelFolder, out: Path, tflite: bool, ddsp) -> dict:
         (tmp / TFLITE).write_bytes(converter.convert())
         files.append(TFLITE)
 
-    stats = read_statistics(folder.statistics) if folder.statistics else None
     metadata = {
         "format": "ddsp-launch export 1",
         "signature": "serving_default(f0_hz: float32[1, frames], loudness_db: float32[1, frames]) -> {audio, harmonic, noise: float32[1, samples]}",
@@ -116,8 +116,8 @@ def export(folder: ModelFolder, out: Path, tflite: bool, ddsp) -> dict:
         "check": {"f0_hz": CHECK_F0_HZ, "loudness_db": CHECK_LOUDNESS_DB, "harmonic_rms": expected},
     }
     (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
-    if folder.statistics:
-        shutil.copy2(folder.statistics, tmp / STATISTICS)  # for `ddsp-launch transfer` from the export's folder
+    if stats is not None:  # for `ddsp-launch transfer` from the export's folder, always the safe format
+        dataset_stats.write(stats, tmp / STATISTICS)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return metadata
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output or default_output("export", args)
     try:
         folder = ModelFolder.find(args.model, args.statistics, require_statistics=False)
+        stats = dataset_stats.read(folder.statistics) if folder.statistics else None  # a pickle that would run code is refused
         if out.exists() and not args.force:
             raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
         try:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"cannot write {out}: {out.parent} is not writable", "choose another -o")
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
 
-        metadata = export(folder, out, args.tflite, import_ddsp())
+        metadata = export(folder, stats, out, args.tflite, import_ddsp())
     except LaunchError as exc:
         shutil.rmtree(out.with_name(out.name + ".part"), ignore_errors=True)
         print(f"error: {exc}", file=sys.stderr)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import re
 import sys
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import numpy as np
 from ddsp_launch.common import model_files
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
+from ddsp_launch.trainer.prepare import stats as dataset_stats
 from ddsp_launch.trainer.tool_args import STATISTICS, transfer_parser
 
 
@@ -92,22 +92,11 @@ def adjust(feats: dict, stats: dict, octave_shift: str, match_loudness: bool, qu
         f0 = np.clip(ddsp.core.midi_to_hz(ddsp.core.hz_to_midi(f0).numpy() + 12 * octaves).numpy(), 0, 8000).astype(np.float32)
     said.append(f"octave shift {octaves:+d}" + (" (toward the dataset's mean pitch)" if octave_shift == "auto" else ""))
     if match_loudness:
-        _, normed = post.fit_quantile_transform(loud, mask_on, inv_quantile=stats["quantile_transform"])
+        _, normed = post.fit_quantile_transform(loud, mask_on, inv_quantile=dataset_stats.quantile_transform(stats, ddsp))
         loud = np.reshape(normed, loud.shape).astype(np.float32)
         loud[~mask_on] -= quiet_db
         said.append(f"note loudness matched to the dataset's (quantiles), {quiet_db:g} dB off between notes")
     return {**feats, "f0_hz": f0, "loudness_db": loud}, said
-
-
-def read_statistics(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            stats = pickle.load(fh)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise InputError(f"{path} is not a dataset statistics file ({exc})", "use the one `ddsp-launch prepare` wrote") from None
-    if not isinstance(stats, dict) or "mean_pitch" not in stats or "quantile_transform" not in stats:
-        raise InputError(f"{path} lacks mean_pitch / quantile_transform", "use the one `ddsp-launch prepare` wrote")
-    return stats
 
 
 def load_model(folder: ModelFolder, ddsp):
@@ -195,11 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.plot:
             check_output(args.plot)
         folder = ModelFolder.find(args.model, args.statistics)
+        stats = dataset_stats.read(folder.statistics)  # numbers only: a pickle that would run code is refused
         info = read_input(args.input)
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
 
-        ddsp = import_ddsp()  # before unpickling: the statistics hold a ddsp QuantileTransformer
-        stats = read_statistics(folder.statistics)
+        ddsp = import_ddsp()
         model, n_samples, time_steps = load_model(folder, ddsp)
         feats = input_features(info, n_samples)
         feats, said = adjust(feats, stats, args.octave_shift, args.match_loudness, args.quiet_db, args.note_threshold, ddsp)

@@ -103,10 +103,8 @@ def statistics_for(record: dict) -> Path | None:
     """The dataset statistics of a local run: beside its prepared dataset."""
     s = record.get("settings", {})
     for folder in (s.get("prepare_to"), s.get("data")):
-        if folder and not gcs.is_gcs(folder):
-            candidate = Path(folder) / "dataset_statistics.pkl"
-            if candidate.is_file():
-                return candidate
+        if folder and not gcs.is_gcs(folder) and Path(folder).is_dir() and (found := model_files.statistics_in(Path(folder))):
+            return found
     return None
 
 

@@ -182,6 +182,10 @@ def test_download_a_model_by_path_and_by_job_id(fake_gcp, bucket, tmp_path):
     by_job = ddsp_launch("download", vertex.job_id(job["name"]), str(tmp_path / "j"), env={"GOOGLE_CLOUD_PROJECT": "my-proj"})
     assert by_job.returncode == 0, by_job.stderr
     assert (tmp_path / "j" / "dataset_statistics.pkl").read_bytes() == b"stats"  # found from the job's --file_pattern
+    b.blob("datasets/v/dataset_statistics.json").upload_from_string(b'{"mean_pitch": 60}')
+    safe = ddsp_launch("download", vertex.job_id(job["name"]), str(tmp_path / "k"), env={"GOOGLE_CLOUD_PROJECT": "my-proj"})
+    assert safe.returncode == 0, safe.stderr
+    assert [p.name for p in (tmp_path / "k").glob("dataset_statistics.*")] == ["dataset_statistics.json"]  # the safe format first
     everything = ddsp_launch("download", "gs://ddsp-cli/runs/m1", str(tmp_path / "all"), "--all", check=True)
     assert "downloaded 7 file(s)" in everything.stdout
     missing = ddsp_launch("download", "gs://ddsp-cli/runs/none", str(tmp_path / "n"))

@@ -29,7 +29,7 @@ def violin_model(example_audio, tmp_path_factory):
     subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.task", "--save_dir", str(run), "--file_pattern",
                     str(ds / "train.tfrecord*"), "--batch_size", "2", "--num_steps", "6", "--steps_per_save", "3",
                     "--steps_per_summary", "3", "--audio_summaries=false"], check=True, capture_output=True)
-    return run, ds / "dataset_statistics.pkl"
+    return run, ds / "dataset_statistics.json"
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +275,7 @@ def test_an_export_runs_in_a_fresh_process_with_tensorflow_alone(violin_model, t
     assert f"exported {run}/ckpt-" in proc.stdout
     meta = json.loads((out / "ddsp-model.json").read_text())
     assert meta["files"] == ["saved_model", "model.tflite"] and meta["frames"] == 1000 and meta["samples"] == 64000
-    assert (out / "dataset_statistics.pkl").is_file() and meta["dataset_mean_pitch_midi"] > 0
+    assert (out / "dataset_statistics.json").is_file() and meta["dataset_mean_pitch_midi"] > 0
     child = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(out)], capture_output=True, text=True, timeout=600)
     assert child.returncode == 0, child.stderr[-3000:]
     got = json.loads(child.stdout.splitlines()[-1])
@@ -298,6 +298,65 @@ def test_export_refuses_to_replace_and_leaves_nothing_half_written(violin_model,
     proc = ddsp_launch("export", str(empty), timeout=300)
     assert proc.returncode == 2 and "holds no complete checkpoint" in proc.stderr
     assert not (empty / "export").exists() and not (empty / "export.part").exists()
+
+
+class RunsACommand:
+    """What an attacker puts in a shared model's dataset_statistics.pkl: unpickling it runs a command."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_a_pickle_in_a_shared_model_folder_runs_nothing(violin_model, flute, tmp_path):
+    """A model folder from someone else whose dataset_statistics.pkl runs a command when
+    unpickled: transfer (finding it beside the model, or named with --statistics) and export
+    refuse it with exit 2, and the command never runs."""
+    import pickle
+
+    run, _ = violin_model
+    shared = broken_model(run, tmp_path, "nothing")  # a copy of the model
+    marker = tmp_path / "the-command-ran"
+    (shared / "dataset_statistics.pkl").write_bytes(
+        pickle.dumps({"mean_pitch": 60.0, "quantile_transform": RunsACommand(f"touch {marker}")}))
+    out = tmp_path / "out.wav"
+    for extra in ([], ["--statistics", str(shared / "dataset_statistics.pkl")]):
+        proc = ddsp_launch("transfer", str(shared), str(flute / "scales.wav"), "-o", str(out), *extra, timeout=600)
+        assert not marker.exists(), "unpickling ran the command"
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "asks to run posix.system when loaded: refused, nothing in it was run" in proc.stderr
+        assert "Traceback" not in proc.stderr and not out.exists()
+    export = tmp_path / "export"
+    proc = ddsp_launch("export", str(shared), "-o", str(export), timeout=600)
+    assert not marker.exists(), "unpickling ran the command"
+    assert proc.returncode == 2 and "refused, nothing in it was run" in proc.stderr, proc.stderr[-2000:]
+    assert not export.exists() and not (tmp_path / "export.part").exists()
+
+
+def test_a_model_with_ddsps_own_pickle_still_transfers_and_exports_the_safe_format(violin_model, flute, tmp_path):
+    """Older datasets (and ddsp's colab) have dataset_statistics.pkl: read the restricted way;
+    an export of such a model carries dataset_statistics.json instead."""
+    import pickle
+
+    from ddsp_launch.trainer.prepare import stats as dataset_stats
+
+    run, stats = violin_model
+    older = broken_model(run, tmp_path, "nothing")
+    from_json = dataset_stats.read(stats)
+    from ddsp_launch.trainer.ddsp_compat import import_ddsp
+
+    ddsp_object = {**{k: np.float32(v) for k, v in from_json.items() if k != "quantile_transform"},
+                   "quantile_transform": dataset_stats.quantile_transform(from_json, import_ddsp())}
+    (older / "dataset_statistics.pkl").write_bytes(pickle.dumps(ddsp_object))  # as ddsp pickles it
+    out = tmp_path / "out.wav"
+    proc = ddsp_launch("transfer", str(older), str(flute / "scales.wav"), "-o", str(out), timeout=600)
+    assert proc.returncode == 0 and out.is_file(), proc.stderr[-2000:]
+    proc = ddsp_launch("export", str(older), "-o", str(tmp_path / "export"), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "export").glob("dataset_statistics.*")) == ["dataset_statistics.json"]
+    assert dataset_stats.read(tmp_path / "export" / "dataset_statistics.json")["mean_pitch"] == float(np.float32(from_json["mean_pitch"]))
 
 
 @pytest.mark.docker

@@ -3,7 +3,7 @@
 Turn a folder (or glob, or gs:// prefix) of wav / flac / ogg / mp3 recordings into a ddsp
 training dataset: 4-second 16 kHz mono examples with f0, f0 confidence and A-weighted
 loudness at 250 frames/s, in sharded TFRecords that ddsp's TFRecordProvider reads, plus
-dataset_statistics.pkl (for timbre transfer) and manifest.json.
+dataset_statistics.json (for timbre transfer) and manifest.json.
 
 Examples:
   prepare data/examples/violin data/violin-dataset
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-bad-file", choices=("fail", "skip"), default="fail",
                    help="unreadable, silent or too-short files: stop before any work (fail) or leave them out (skip)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR once the new dataset is complete")
-    p.add_argument("--no-statistics", action="store_true", help="skip dataset_statistics.pkl")
+    p.add_argument("--no-statistics", action="store_true", help="skip dataset_statistics.json")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

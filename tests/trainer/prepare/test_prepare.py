@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -89,17 +88,21 @@ def test_f0_is_within_a_semitone_of_the_score(example_audio, midi_dir, tmp_path)
 
 
 def test_statistics_file_is_what_timbre_transfer_reads(violin_dataset):
+    """dataset_statistics.json (no pickle): the numbers, and the quantile transform as arrays
+    from which ddsp's own transformer is rebuilt."""
     from ddsp_launch.trainer.ddsp_compat import import_ddsp
+    from ddsp_launch.trainer.prepare import stats as dataset_stats
 
-    import_ddsp()  # the quantile transform is one of ddsp's classes
-    with open(violin_dataset / "dataset_statistics.pkl", "rb") as f:
-        stats = pickle.load(f)
+    assert json.loads((violin_dataset / "manifest.json").read_text())["statistics"] == "dataset_statistics.json"
+    assert not list(violin_dataset.glob("*.pkl"))
+    stats = dataset_stats.read(violin_dataset / "dataset_statistics.json")
     for key in ("mean_loudness", "mean_pitch", "mean_max_pitch_note", "mean_min_pitch_note", "quantile_transform"):
         assert key in stats
     # A violin melody between G3 and E6: the mean note pitch is in that range.
     assert 55 <= stats["mean_pitch_note"] <= 88
     assert stats["mean_loudness_note"] > stats["mean_loudness"]  # notes are louder than rests
-    quantiles = stats["quantile_transform"].transform(np.array([[stats["min_loudness_note"]], [stats["max_loudness_note"]]]))
+    transform = dataset_stats.quantile_transform(stats, import_ddsp())
+    quantiles = transform.transform(np.array([[stats["min_loudness_note"]], [stats["max_loudness_note"]]]))
     assert quantiles[0, 0] < quantiles[1, 0]
 
 
