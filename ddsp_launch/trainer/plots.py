@@ -43,6 +43,6 @@ def draw(source: dict, result: dict, out: Path, titles: tuple[str, str]) -> None
         loud.set_xlabel("seconds")
     fig.tight_layout()
     tmp = out.with_name(out.name + ".part")
-    fig.savefig(str(tmp), dpi=80, format="png")
+    fig.savefig(str(tmp), dpi=80, format="png", metadata={"Software": f"{destinations.MARK} transfer"})
     plt.close(fig)
     os.replace(tmp, out)

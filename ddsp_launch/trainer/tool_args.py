@@ -11,6 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
+from ddsp_launch.common import destinations
+from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.model_files import STATISTICS
 
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
@@ -75,3 +77,28 @@ def export_parser() -> argparse.ArgumentParser:
 
 
 PARSERS = {"transfer": transfer_parser, "export": export_parser}
+EXPORT_METADATA = "ddsp-model.json"
+
+
+def stem_paths(output: Path) -> dict[str, Path]:
+    """Where transfer --stems writes the model's two parts: OUT-harmonic.wav, OUT-noise.wav."""
+    return {part: output.with_name(f"{output.stem}-{part}.wav") for part in ("harmonic", "noise")}
+
+
+def check_destinations(command: str, ns: argparse.Namespace) -> None:
+    """Before anything runs (here or in the image): every path the tool writes stays apart from
+    what it reads, and replaces only an output of ours (common/destinations)."""
+    inputs = {"input recording" if dest == "input" else f"{dest} path": getattr(ns, dest, None)
+              for dest, role in PATH_ROLES[command].items() if role == "in"}
+    if command == "transfer":
+        outs = [ns.output, *(stem_paths(ns.output).values() if ns.stems else ()), *([ns.plot] if ns.plot else ())]
+        for out in outs:
+            destinations.check_file_output(out, inputs, "output")
+            destinations.check_apart(out.with_name(out.name + ".part"), inputs, "output's temporary file")
+        return
+    out = ns.output if ns.output is not None else default_output(command, ns)
+    for path in (out, out.with_name(out.name + ".part")):
+        destinations.check_apart(path, inputs, "export folder", allow=("inside",))
+    if out.exists() and not ns.force:
+        raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
+    destinations.check_replaceable(out, destinations.export_files(out, EXPORT_METADATA, [STATISTICS]), "model export", "--force")

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ddsp_launch import __version__
-from ddsp_launch.common import gcs
+from ddsp_launch.common import destinations, gcs
 from ddsp_launch.common.errors import InputError, Interrupted, StorageError
 from ddsp_launch.trainer.prepare import features, records, sources, windows
 
@@ -151,6 +151,7 @@ def prepare(input_spec: str, output: str | Path, options: PrepareOptions = Prepa
             f"prepare writes datasets to a local folder, not {output}",
             "prepare locally, then copy the folder to your bucket (gcloud storage cp -r DIR gs://BUCKET/DIR)",
         )
+    destinations.check_apart(output, {"input": input_spec}, "output folder")
     staging = records.Staging(Path(output).expanduser().resolve(), options.overwrite)
     staging.check_output()
     found = None if gcs.is_gcs(input_spec) else sources.find_local(input_spec)

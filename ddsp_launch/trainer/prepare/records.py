@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddsp_launch.common import destinations
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import tool_args
 
@@ -54,12 +55,16 @@ class Staging:
     def _check_output(self) -> None:
         if self.output.exists() and not self.output.is_dir():
             raise InputError(f"Output {self.output} exists and is a file", "choose a folder path for the dataset")
-        if self.output.is_dir() and any(self.output.iterdir()) and not self.overwrite:
-            count = sum(1 for _ in self.output.iterdir())
+        entries = destinations.listing(self.output)
+        if not entries:
+            return
+        ours = destinations.dataset_files(self.output)
+        if not self.overwrite and ours is not None:
             raise InputError(
-                f"Output directory {self.output} is not empty ({count} entries)",
+                f"Output directory {self.output} already holds a dataset ({len(entries)} entries)",
                 "choose a new folder, or pass --overwrite to replace it once the new dataset is complete",
             )
+        destinations.check_replaceable(self.output, ours, "dataset", "--overwrite")
 
     def open(self) -> Path:
         """Create the staging folder, removing an interrupted run's leftovers first

@@ -96,17 +96,43 @@ def test_output_not_empty(tmp_path):
     src = _folder_with(tmp_path, "b.wav", bad_seconds=5.0)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
-    msg = prepare_error(src, tmp_path / "out")
-    assert "is not empty" in msg and "--overwrite" in msg
-    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+    for overwrite in (False, True):
+        msg = prepare_error(src, tmp_path / "out", pipeline.PrepareOptions(workers=1, statistics=False, overwrite=overwrite))
+        assert "is not empty" in msg and "not a dataset made by ddsp-launch" in msg and "pass --overwrite" not in msg
+        assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
-def test_overwrite_replaces_only_when_complete(tmp_path):
+def test_overwrite_replaces_only_our_own_dataset(tmp_path):
     src = _folder_with(tmp_path, "b.wav", bad_seconds=5.0)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("old")
-    pipeline.prepare(str(src), str(tmp_path / "out"), pipeline.PrepareOptions(workers=1, statistics=False, overwrite=True))
-    assert (tmp_path / "out" / "manifest.json").exists() and not (tmp_path / "out" / "old.txt").exists()
+    opts = pipeline.PrepareOptions(workers=1, statistics=False, overwrite=True)
+    first = pipeline.prepare(str(src), str(tmp_path / "out"), opts)
+    msg = prepare_error(src, tmp_path / "out")  # ours, but without --overwrite
+    assert "already holds a dataset" in msg and "--overwrite" in msg
+    (tmp_path / "out" / "take2.wav").write_bytes(b"RIFF mine")  # a file of the user's put in our folder
+    msg = prepare_error(src, tmp_path / "out", opts)
+    assert "files it did not write: take2.wav" in msg and (tmp_path / "out" / "take2.wav").read_bytes() == b"RIFF mine"
+    (tmp_path / "out" / "take2.wav").unlink()
+    second = pipeline.prepare(str(src), str(tmp_path / "out"), opts)
+    assert second["counts"] == first["counts"] and (tmp_path / "out" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["same", "above", "below", "link"])
+def test_prepare_never_writes_over_its_input(tmp_path, layout):
+    """`prepare REC REC --overwrite` and `prepare P/takes P --overwrite` deleted the recordings (issue 16)."""
+    project = tmp_path / "P"
+    takes = project / "takes"
+    takes.mkdir(parents=True)
+    tone(takes / "t1.wav", 5.0)
+    (project / "notes.txt").write_text("unrelated")
+    (tmp_path / "link").symlink_to(takes)
+    before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
+    out = {"same": takes, "above": project, "below": takes / "dataset", "link": tmp_path / "link"}[layout]
+    proc = subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.prepare", str(takes), str(out), "--overwrite"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "nothing of an input is ever written over" in proc.stderr
+    assert {p: p.read_bytes() for p in project.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.rglob(".*.partial"))
 
 
 def test_output_is_a_file(tmp_path):
