@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ddsp_launch.common import destinations
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.common.model_files import STATISTICS
+from ddsp_launch.common.model_files import STATISTICS, STATISTICS_NAMES
 
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
 
@@ -101,4 +101,4 @@ def check_destinations(command: str, ns: argparse.Namespace) -> None:
         destinations.check_apart(path, inputs, "export folder", allow=("inside",))
     if out.exists() and not ns.force:
         raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
-    destinations.check_replaceable(out, destinations.export_files(out, EXPORT_METADATA, [STATISTICS]), "model export", "--force")
+    destinations.check_replaceable(out, destinations.export_files(out, EXPORT_METADATA, STATISTICS_NAMES), "model export", "--force")
