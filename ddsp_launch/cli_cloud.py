@@ -296,6 +296,7 @@ def register(app: typer.Typer) -> None:
         """Try a hyperparameter study on this machine: real trials, a results table, the best marked."""
         from ddsp_launch.cloud import config as job_config
         from ddsp_launch.cloud.study import parse
+        from ddsp_launch.common import destinations
         from ddsp_launch.runtime import process, tuning
         from ddsp_launch.spec import dataset_pattern
 
@@ -311,6 +312,7 @@ def register(app: typer.Typer) -> None:
         params = training
         params.validate()
         pattern = dataset_pattern(data)
+        destinations.check_apart(output, {"data": data}, "output folder")
         process.require_trainer_stack("`ddsp-launch tune --local`")
         count = trials or cfg.max_trial_count or 4
         results = tuning.run(study, pattern, output, params, count, parallel or 1, seed, algo, opts.say)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ddsp_launch.common import audio, gcs
+from ddsp_launch.common import audio, destinations, gcs
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import records
 from ddsp_launch.launch.settings import Settings
@@ -131,6 +131,8 @@ def check(settings: Settings):
     missing = settings.missing()
     if missing:
         raise InputError("missing " + ", ".join(missing), "give them as flags, in --config FILE, or answer the prompts (in a terminal)")
+    destinations.check_apart(settings.prepare_to, {"data": settings.data}, "--prepare-to folder")
+    destinations.check_apart(settings.output, {"data": settings.data, "--prepare-to folder": settings.prepare_to}, "output")
     return cloud_spec(settings) if settings.is_cloud else local_spec(settings)
 
 
