@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ddsp_launch.adapters import registry
 from ddsp_launch.adapters.docker_engine import Engine, Progress
+from ddsp_launch.common import private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.image import context, dockerfile
 
@@ -23,9 +24,9 @@ LOCAL_REPOSITORY = "ddsp-launch"
 
 
 def state_dir() -> Path:
-    """Where records go: $DDSP_LAUNCH_HOME, else ~/.local/share/ddsp-launch."""
+    """Where records go: $DDSP_LAUNCH_HOME, else ~/.local/share/ddsp-launch (0700: see common/private)."""
     home = os.environ.get("DDSP_LAUNCH_HOME")
-    return Path(home) if home else Path.home() / ".local" / "share" / "ddsp-launch"
+    return private.private_dir(Path(home) if home else Path.home() / ".local" / "share" / "ddsp-launch")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.image.build import state_dir
 
@@ -67,9 +67,8 @@ def fingerprint(data: str) -> str | None:
 
 
 def write(record: dict) -> Path:
-    """Write (or rewrite) the record atomically; also beside local outputs."""
-    runs_dir().mkdir(parents=True, exist_ok=True)
-    path = runs_dir() / f"{record['id']}.json"
+    """Write (or rewrite) the record atomically, 0600 in a 0700 folder; also beside local outputs."""
+    path = private.private_dir(runs_dir()) / f"{record['id']}.json"
     _atomic(path, record)
     output = record.get("settings", {}).get("output")
     if output and not gcs.is_gcs(output) and Path(output).is_dir():
@@ -86,9 +85,7 @@ def upload_beside(record: dict, output: str) -> str:
 
 
 def _atomic(path: Path, record: dict) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    private.write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def load(run_id: str) -> dict:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ddsp_launch.common import private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.spec import TrainingParams
 
@@ -196,11 +197,8 @@ def save(settings: Settings, path: Path) -> Path:
     import yaml
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text("# ddsp-launch settings: ddsp-launch train --config " + str(path) + "\n"
-                   + yaml.safe_dump(settings.to_file(), sort_keys=False))
-    tmp.replace(path)
-    return path
+    return private.write_text(path, "# ddsp-launch settings: ddsp-launch train --config " + str(path) + "\n"
+                              + yaml.safe_dump(settings.to_file(), sort_keys=False))
 
 
 def with_values(settings: Settings, **changes) -> Settings:

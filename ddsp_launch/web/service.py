@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs, model_files
+from ddsp_launch.common import gcs, model_files, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
@@ -142,11 +142,11 @@ class Service:
         """Start `ddsp-launch train` on these settings; returns the run id."""
         launcher.preflight(settings)
         run_id = records.new_id(settings.target)
-        config = st.save(settings, self.workspace / "configs" / f"{run_id}.yaml")
+        config = st.save(settings, private.private_dir(self.workspace / "configs") / f"{run_id}.yaml")
         log = log_path(run_id)
-        log.parent.mkdir(parents=True, exist_ok=True)
+        private.private_dir(log.parent)
         env = {**os.environ, "DDSP_LAUNCH_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"}
-        with open(log, "ab") as out:
+        with private.open_file(log, "ab") as out:
             self.processes[run_id] = subprocess.Popen(
                 [sys.executable, "-m", "ddsp_launch", "train", "--config", str(config), "--yes"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -228,7 +228,7 @@ class Service:
         argv = [sys.executable, "-m", "ddsp_launch", "transfer", str(output), str(recording), "-o", str(result)]
         if stats is not None:
             argv += ["--statistics", str(stats)]
-        with open(log, "wb") as out:
+        with private.open_file(log, "wb") as out:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
         self.transfers[tid] = Transfer(tid, recording, result, log, proc)
