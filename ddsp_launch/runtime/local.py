@@ -7,7 +7,6 @@ process runtime. The container's (or process's) exit code becomes the command's.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,12 +89,11 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
         if cplan.user == container.IMAGE_USER:
             container.chown_tree(output_dir, *container.IMAGE_IDS)
     say("runtime: docker\n  " + cplan.command_line())
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(),
-                          write_stdout)
+        with process.sigterm_as_interrupt():
+            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(),
+                              write_stdout)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         if output_dir is not None and cplan.user == container.IMAGE_USER:
             container.chown_tree(output_dir, os.getuid(), os.getgid())  # hand the outputs back to the host user
     return Outcome("docker", code, image=image, command=cplan.argv())
@@ -106,10 +104,6 @@ def _run_process(spec: LocalRunSpec, say: Say) -> Outcome:
     argv = process_argv(spec)
     say(f"runtime: local process ({sys.executable} -m ddsp_launch.trainer.task)")
     return Outcome("process", process.run_module("ddsp_launch.trainer.task", argv), command=argv)
-
-
-def _raise_keyboard_interrupt(signum, frame):  # SIGTERM to us: stop the container like Ctrl-C
-    raise KeyboardInterrupt
 
 
 def write_stdout(chunk: bytes) -> None:

@@ -6,7 +6,9 @@ Python when the training stack is installed here (the Docker runtime comes later
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
 import subprocess
 import sys
 
@@ -38,3 +40,17 @@ def run_module(module: str, args: list[str]) -> int:
         return proc.wait()
     except KeyboardInterrupt:
         return proc.wait()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM to us acts as Ctrl-C while the block runs: a container is stopped the same way,
+    and every ``finally`` (scratch and staging folders) still runs."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
