@@ -121,6 +121,7 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
         ns.output = default_out
     actions = {a.dest: a for a in parser._actions if a.dest in roles}
 
+    tool_args.check_destinations(command, ns)  # before any staging, scratch folder or container
     host_uid = os.getuid() if host_uid is None else host_uid
     host_gid = os.getgid() if host_gid is None else host_gid
     mounts: dict[str, container.Mount] = {}  # host source -> mount
@@ -144,10 +145,6 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
                 mount = mounts.setdefault(str(folder), container.Mount(str(folder), f"{IN}/{len(mounts)}", True))
                 replacements[value] = mount.target if host.is_dir() else f"{mount.target}/{host.name}"
             else:
-                if host.is_dir() and command == "transfer":
-                    raise InputError(f"output {value} is a folder", "give a file name, e.g. out.wav")
-                if host.exists() and command == "export" and not ns.force:
-                    raise InputError(f"{value} already exists", "pass --force to replace it, or choose another -o")
                 try:
                     host.parent.mkdir(parents=True, exist_ok=True)
                     scratch = Path(tempfile.mkdtemp(prefix=".ddsp-launch-", dir=host.parent))
@@ -221,7 +218,8 @@ def run_in_image(command: str, args: list[str], image: str, engine, say: Say) ->
     say("runtime: docker\n  " + cplan.command_line())
     code = 1
     try:
-        code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout)
+        with process.sigterm_as_interrupt():  # a SIGTERM stops the container and still cleans up below
+            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout)
         if as_image_user:
             for r in tplan.results:
                 chown_tree(r.scratch, os.getuid(), os.getgid())  # hand the results back to the host user
