@@ -48,11 +48,12 @@ def midi_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def gcs_emulator():
-    """A real gcp-storage-emulator on 127.0.0.1; yields its URL and sets STORAGE_EMULATOR_HOST."""
+    """A real gcp-storage-emulator on 127.0.0.1; yields its URL and sets STORAGE_EMULATOR_HOST.
+    Started through tests/cloud/gcs_emulator.py, so names such as ``a/../b`` are kept as Cloud Storage keeps them."""
     port = free_port()
-    exe = Path(sys.executable).parent / "gcp-storage-emulator"
     proc = subprocess.Popen(
-        [str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"],
+        [sys.executable, str(ROOT / "tests" / "cloud" / "gcs_emulator.py"), "start", "--host", "127.0.0.1", "--port", str(port),
+         "--in-memory"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     old = os.environ.get("STORAGE_EMULATOR_HOST")

@@ -115,8 +115,7 @@ def plan_download(src: gcs.GcsUri, client) -> list[tuple[str, int, str | None]]:
 
 
 def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = None) -> Transfer:
-    prefix = src.path.rstrip("/") + "/" if src.path else ""
-    return download_files(src.bucket, prefix, plan_download(src, client), dest, client, progress)
+    return download_files(src.bucket, src.folder, plan_download(src, client), dest, client, progress)
 
 
 def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tuple[str, int, str | None]]] | None:
@@ -128,10 +127,11 @@ def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tupl
 
 def download_files(bucket: str, folder: str, files: list[tuple[str, int, str | None]], dest: Path, client,
                    progress: Progress | None = None) -> Transfer:
-    """Download these objects of one folder into ``dest`` (flat), each checked against its CRC32C."""
+    """Download these objects of one folder into ``dest`` (others, such as the statistics, beside them),
+    each checked against its CRC32C. Every name is checked (``gcs.local_paths``) before any is written."""
     done = Transfer([], [], 0)
-    for name, size, checksum in files:
-        target = dest / name[len(folder):] if name.startswith(folder) else dest / name.rsplit("/", 1)[-1]
+    targets = gcs.local_paths(bucket, [name for name, _, _ in files], folder, dest)
+    for (name, size, checksum), target in zip(files, targets):
         if target.is_file() and checksum and crc32c(target) == checksum:
             done.skipped.append(str(target))
         else:

@@ -134,7 +134,8 @@ def start(logdir: str, host: str = "127.0.0.1", first_port: int = FIRST_PORT, ti
 
 
 def sync(source: str, dest: Path, interval: float = 30.0, hours: float = 24.0) -> None:
-    """Copy new and changed files from gs:// ``source`` into ``dest`` until ``hours`` have passed."""
+    """Copy new and changed files from gs:// ``source`` into ``dest`` until ``hours`` have passed.
+    Objects whose names do not map inside ``dest`` stop it (InputError, naming them) before that round writes anything."""
     from ddsp_launch.adapters import storage
     from ddsp_launch.common.errors import StorageError
 
@@ -149,5 +150,11 @@ def sync(source: str, dest: Path, interval: float = 30.0, hours: float = 24.0) -
         time.sleep(interval)
 
 
-if __name__ == "__main__":  # the background refresher started by start()
-    sync(sys.argv[1], Path(sys.argv[2]), float(os.environ.get("DDSP_LAUNCH_TB_SYNC_SECONDS", "30")))
+if __name__ == "__main__":  # the background refresher started by start(); its stderr goes to the board's log
+    from ddsp_launch.common.errors import LaunchError
+
+    try:
+        sync(sys.argv[1], Path(sys.argv[2]), float(os.environ.get("DDSP_LAUNCH_TB_SYNC_SECONDS", "30")))
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ddsp_launch.common.errors import StorageError
+from ddsp_launch.common.errors import InputError, StorageError
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _GLOB_CHARS = set("*?[")
@@ -49,6 +49,59 @@ class GcsUri:
     @property
     def has_glob(self) -> bool:
         return any(c in _GLOB_CHARS for c in self.path)
+
+    @property
+    def folder(self) -> str:
+        """The prefix its objects are below: "" or ending in "/" (for a glob, up to the last '/' before it)."""
+        if self.has_glob:
+            head = self.glob_head
+            return head[:head.rfind("/") + 1]
+        return self.path.rstrip("/") + "/" if self.path else ""
+
+    @property
+    def glob_head(self) -> str:
+        """The part of the path before its first glob character."""
+        return re.split(r"[*?\[]", self.path, maxsplit=1)[0]
+
+
+def _name_problem(part: str) -> str | None:
+    """Why this part of an object name cannot be a path below a folder (None when it can)."""
+    if "\\" in part or "\0" in part:
+        return "a backslash or NUL"
+    if part.startswith("/"):
+        return "a leading '/'"
+    if any(seg in ("", ".", "..") for seg in part.split("/")):
+        return "an empty, '.' or '..' part"
+    return None
+
+
+def local_paths(bucket: str, names: list[str], base: str, dest: Path) -> list[Path]:
+    """Where each object goes in ``dest``: at the part of its name below ``base`` (a prefix, "" or
+    ending in "/"), or under its last part when it is not below ``base``.
+
+    The one rule for every object name that becomes a local path. Every name is checked before
+    anything is written: a part with empty, '.' or '..' segments, a leading '/', a backslash or
+    NUL, or one that resolves outside ``dest`` is refused with an error naming each such object.
+    Writes nothing."""
+    root = dest.resolve()
+    targets, refused = [], []
+    for name in names:
+        part = name[len(base):] if name.startswith(base) else name
+        problem = _name_problem(part)
+        target = dest / (part if name.startswith(base) else part.rsplit("/", 1)[-1])
+        if problem is None and root not in target.resolve().parents:
+            problem = f"a path outside {dest}"
+        if problem:
+            refused.append(f"gs://{bucket}/{name} ({problem})")
+        targets.append(target)
+    if refused:
+        raise InputError(
+            f"refusing {len(refused)} object(s) whose names do not map to a file inside {dest}; nothing was "
+            "downloaded:\n    " + "\n    ".join(refused[:20]) + ("\n    ..." if len(refused) > 20 else ""),
+            "an object name with '//', '.' or '..' parts, a leading '/', a backslash or NUL could write anywhere "
+            "on this machine: rename or delete those objects (gcloud storage mv / rm), or name another folder",
+        )
+    return targets
 
 
 def make_client(project: str | None = None):
@@ -94,12 +147,8 @@ def list_objects(uri: GcsUri, client) -> list[str]:
     """Object names under a prefix (``gs://b/dir``) or matching a glob (``gs://b/dir/*.wav``)."""
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
-    if uri.has_glob:
-        head = re.split(r"[*?\[]", uri.path, maxsplit=1)[0]
-        prefix, pattern = head, uri.path
-    else:
-        prefix = uri.path.rstrip("/") + "/" if uri.path else ""
-        pattern = None
+    prefix = uri.glob_head if uri.has_glob else uri.folder
+    pattern = uri.path if uri.has_glob else None
     try:
         bucket = client.bucket(uri.bucket)
         if not bucket.exists():

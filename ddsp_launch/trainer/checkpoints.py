@@ -46,10 +46,9 @@ def remote_steps(folder: OutputDir, client) -> list[int]:
 def fetch_remote(folder: OutputDir, step: int, client) -> None:
     """Download one remote checkpoint (all its files) into the folder's local staging."""
     uri = folder.remote
-    stem = f"{PREFIX}-{step}."
-    base = uri.path.rstrip("/") + "/" if uri.path else ""
-    for name in gcs.list_objects(gcs.GcsUri(uri.bucket, base + stem + "*"), client):
-        gcs.download(gcs.GcsUri(uri.bucket, name), folder.local / name[len(base):], client)
+    names = gcs.list_objects(uri.child(f"{PREFIX}-{step}.*"), client)
+    for name, target in zip(names, gcs.local_paths(uri.bucket, names, uri.folder, folder.local)):
+        gcs.download(gcs.GcsUri(uri.bucket, name), target, client)
 
 
 def find_restorable(restore: OutputDir, client_factory=gcs.make_client) -> tuple[int, str] | None:

@@ -54,7 +54,8 @@ class _Stop:
 
 
 def stage_data(pattern: str, staging: Path) -> str:
-    """A local file pattern for the training data; gs:// records are downloaded first."""
+    """A local file pattern for the training data; gs:// records are downloaded first, into one
+    folder, at their names below the pattern's folder (``gcs.local_paths`` checks every name)."""
     if not gcs.is_gcs(pattern):
         return pattern
     uri = gcs.GcsUri.parse(pattern)
@@ -63,10 +64,13 @@ def stage_data(pattern: str, staging: Path) -> str:
     if not names:
         raise gcs.StorageError(f"--file_pattern {pattern} matches no objects", "check the bucket and prefix")
     folder = staging / "data"
-    for name in names:
-        target = folder / name.rsplit("/", 1)[-1]
-        if not target.exists():
-            gcs.download(gcs.GcsUri(uri.bucket, name), target, client)
+    targets = gcs.local_paths(uri.bucket, names, uri.folder, folder)
+    nested = [n for n, t in zip(names, targets) if t.parent != folder]
+    if nested:
+        raise gcs.InputError(f"--file_pattern {pattern} matches records in subfolders ({', '.join(nested[:3])})",
+                             "name the records of one folder, e.g. gs://BUCKET/DATASET/train.tfrecord*")
+    for name, target in zip(names, targets):
+        gcs.download(gcs.GcsUri(uri.bucket, name), target, client)
     say(f"staged {len(names)} data files from {pattern} in {folder}")
     return str(folder / "*")
 
@@ -185,7 +189,7 @@ def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str
     except KeyboardInterrupt:
         say("stopped before training started; nothing to save")
         return stop.exit_code if stop.signal else EXIT_SIGINT
-    except gcs.StorageError as exc:
+    except (gcs.StorageError, gcs.InputError) as exc:  # InputError: object names gcs.local_paths refuses
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
 
@@ -288,9 +292,9 @@ def _train(config, info, paths, trial_id, stop) -> int:
 
 def _fetch_operative_configs(folder: OutputDir) -> None:
     client = gcs.make_client()
-    base = folder.remote.path.rstrip("/") + "/" if folder.remote.path else ""
-    for name in gcs.list_objects(gcs.GcsUri(folder.remote.bucket, base + "operative_config-*.gin"), client):
-        gcs.download(gcs.GcsUri(folder.remote.bucket, name), folder.local / name[len(base):], client)
+    names = gcs.list_objects(folder.remote.child("operative_config-*.gin"), client)
+    for name, target in zip(names, gcs.local_paths(folder.remote.bucket, names, folder.remote.folder, folder.local)):
+        gcs.download(gcs.GcsUri(folder.remote.bucket, name), target, client)
 
 
 def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int) -> None:

@@ -90,7 +90,8 @@ def find_local(spec: str) -> list[Source]:
 
 def find_gcs(spec: str, cache_dir: Path, client_factory: Callable = gcs.make_client,
              progress: Callable[[str], None] = lambda _: None) -> list[Source]:
-    """List audio objects under a gs:// prefix or glob and download them into ``cache_dir``."""
+    """List audio objects under a gs:// prefix or glob and download them into ``cache_dir``
+    (at their names below the prefix's folder, every one checked first by ``gcs.local_paths``)."""
     uri = gcs.GcsUri.parse(spec)
     client = client_factory()
     names = gcs.list_objects(uri, client)
@@ -98,11 +99,10 @@ def find_gcs(spec: str, cache_dir: Path, client_factory: Callable = gcs.make_cli
     if not audio:
         raise _no_audio_error(spec, names)
     sources = []
-    for i, name in enumerate(audio):
+    for name, target in zip(audio, gcs.local_paths(uri.bucket, audio, uri.folder, cache_dir)):
         obj = gcs.GcsUri(uri.bucket, name)
         progress(f"downloading {obj}")
-        local = gcs.download(obj, cache_dir / f"{i:05d}{Path(name).suffix.lower()}", client)
-        sources.append(Source(origin=str(obj), path=local))
+        sources.append(Source(origin=str(obj), path=gcs.download(obj, target, client)))
     return sources
 
 
