@@ -185,6 +185,9 @@ def register(app: typer.Typer) -> None:
 
         logdir = run
         if not (Path(run).exists() or run.startswith("gs://")):
+            if not records.valid_id(run):
+                raise InputError(f"{run} is neither a folder here nor a run id", "give a run id from `ddsp-launch runs`, "
+                                 "a log folder that exists, or gs://BUCKET/PATH")
             logdir = records.logdir(records.load(run))
         board = tensorboard.start(logdir)
         typer.echo(f"TensorBoard: {board.url}  ({'already running' if board.reused else 'started'}, logs {board.source or board.logdir})")
@@ -242,7 +245,7 @@ def runs_list(ctx: typer.Context) -> None:
 
 
 @runs_app.command("show")
-def runs_show(run_id: str = typer.Argument(..., help="a run id (or a unique part of one)")) -> None:
+def runs_show(run_id: str = typer.Argument(..., help="a run id, exactly as `ddsp-launch runs` lists it")) -> None:
     """Print one run record (JSON)."""
     from ddsp_launch.launch import records
 

@@ -89,13 +89,13 @@ def _atomic(path: Path, record: dict) -> None:
 
 
 def load(run_id: str) -> dict:
+    """The record of exactly this run id (never a pattern, never a path: only the records folder is read)."""
+    fix = "copy an id from `ddsp-launch runs` (e.g. 20261125-094511-auto-6e5d)"
+    if not valid_id(run_id):
+        raise InputError(f"{run_id!r} is not a run id (letters, digits, '-', '_' and '.', no '/')", fix)
     path = runs_dir() / f"{run_id}.json"
     if not path.is_file():
-        matches = sorted(runs_dir().glob(f"*{run_id}*.json")) if runs_dir().is_dir() else []
-        if len(matches) != 1:
-            raise InputError(f"no run record {run_id!r}" + (f" ({len(matches)} match)" if matches else ""),
-                             "list them with `ddsp-launch runs`")
-        path = matches[0]
+        raise InputError(f"no run record {run_id!r} in {runs_dir()}", fix)
     return json.loads(path.read_text())
 
 
