@@ -6,8 +6,9 @@ environment variable. Values are resolved with the precedence
     flags  >  config file (--config FILE)  >  environment (DDSP_LAUNCH_<NAME>)  >  defaults
 
 (data and output paths are never read from the environment; the project also comes from
-GOOGLE_CLOUD_PROJECT). The same table writes a config file back and prints the equivalent
-non-interactive command line.
+GOOGLE_CLOUD_PROJECT). A list setting (gin_file, gin_param) given as flags replaces the config
+file's list; no such flag leaves the file's. The same table writes a config file back and
+prints the equivalent non-interactive command line.
 """
 
 from __future__ import annotations
@@ -174,10 +175,15 @@ def read_config(path: Path) -> dict:
     return out
 
 
+def _given(f: Field, value: Any) -> bool:
+    """Whether a flag was given: None is not, nor an empty list (a list flag's default)."""
+    return value is not None and not (f.kind is list and not value)
+
+
 def resolve(flags: Mapping[str, Any], config: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     values, origin = {}, {}
     for f in FIELDS:
-        if flags.get(f.name) not in (None, ()):
+        if _given(f, flags.get(f.name)):
             values[f.name], origin[f.name] = convert(f, flags[f.name], f.flag), "flag"
         elif f.name in config:
             values[f.name], origin[f.name] = config[f.name], "config"

@@ -96,3 +96,27 @@ def test_cloud_target_needs_a_project_and_gs_paths(tmp_path):
     proc = ddsp_launch("train", "--yes", "--target", "vertex", "--data", "gs://ddsp-x/ds", "--output", "gs://ddsp-x/run",
                        "--project", "my-proj", env={"DDSP_LAUNCH_HOME": str(tmp_path)})
     assert proc.returncode == 2 and "needs a pushed image" in proc.stderr and "--push-to" in proc.stderr
+
+
+def test_list_settings_flag_list_over_config_list_over_default():
+    config = {"gin_param": ("RnnFcDecoder.rnn_channels = 64",), "gin_file": ("models/solo_instrument.gin",)}
+    s = st.resolve({"gin_param": [], "gin_file": []}, config, {})  # the flags' own default: not given
+    assert (s.gin_param, s.origin["gin_param"]) == (("RnnFcDecoder.rnn_channels = 64",), "config")
+    assert (s.gin_file, s.origin["gin_file"]) == (("models/solo_instrument.gin",), "config")
+    s = st.resolve({"gin_param": ["RnnFcDecoder.rnn_channels = 32"]}, config, {})
+    assert (s.gin_param, s.origin["gin_param"]) == (("RnnFcDecoder.rnn_channels = 32",), "flag")
+    assert st.resolve({"gin_param": []}, {}, {}).origin["gin_param"] == "default"
+
+
+def test_a_config_files_gin_lists_reach_the_run(tmp_path, small_dataset_or_folder):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {small_dataset_or_folder}\noutput: {tmp_path / 'run'}\ntarget: process\n"
+                      "gin_param: ['RnnFcDecoder.rnn_channels = 64', 'batch_size = 4']\ngin_file: [models/solo_instrument.gin]\n")
+    out = tmp_path / "resolved.yaml"
+    ddsp_launch("train", "--config", str(config), "--save-config", str(out), check=True)
+    resolved = st.read_config(out)
+    assert resolved["gin_param"] == ("RnnFcDecoder.rnn_channels = 64", "batch_size = 4")
+    assert resolved["gin_file"] == ("models/solo_instrument.gin",)
+    ddsp_launch("train", "--config", str(config), "--gin-param", "RnnFcDecoder.rnn_channels = 32", "--save-config", str(out), check=True)
+    assert st.read_config(out)["gin_param"] == ("RnnFcDecoder.rnn_channels = 32",)
+
