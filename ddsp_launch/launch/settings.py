@@ -7,8 +7,9 @@ environment variable. Values are resolved with the precedence
 
 (data and output paths are never read from the environment; the project also comes from
 GOOGLE_CLOUD_PROJECT). A list setting (gin_file, gin_param) given as flags replaces the config
-file's list; no such flag leaves the file's. The same table writes a config file back and
-prints the equivalent non-interactive command line.
+file's list; no such flag leaves the file's. Gin in a config file is checked by
+common/gin_rules (a config file may come from a web page or from someone else). The same
+table writes a config file back and prints the equivalent non-interactive command line.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ddsp_launch.common import private
+from ddsp_launch.common import gin_rules
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.spec import TrainingParams
 
@@ -172,7 +174,17 @@ def read_config(path: Path) -> dict:
         if name not in BY_NAME:
             raise InputError(f"{path}: unknown setting {key!r}", "settings: " + ", ".join(BY_NAME))
         out[name] = convert(BY_NAME[name], value, str(path))
+    check_gin(out, str(path))
     return out
+
+
+def check_gin(values: Mapping[str, Any], where: str) -> None:
+    """Gin from a config file or a web page: only what common/gin_rules admits (the user's
+    own --gin-file / --gin-param flags are not checked: they run what the user asks)."""
+    for binding in values.get("gin_param") or ():
+        gin_rules.check_binding(binding, where)
+    for name in values.get("gin_file") or ():
+        gin_rules.check_gin_file(name, where)
 
 
 def _given(f: Field, value: Any) -> bool:

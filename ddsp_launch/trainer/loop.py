@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, gin_rules
+from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
 from ddsp_launch.trainer.ddsp_compat import import_ddsp
@@ -80,9 +81,7 @@ def parse_gin(config: TaskConfig, file_pattern: str, restore_local: Path) -> Non
     gin files, then the flags' bindings and the user's --gin_param (which win)."""
     import gin  # noqa: PLC0415
 
-    from ddsp_launch.trainer.task import ddsp_gin_dir  # noqa: PLC0415
-
-    for path in [ddsp_gin_dir(), *config.gin_search_path]:
+    for path in [gin_rules.ddsp_gin_dir(), *config.gin_search_path]:
         gin.add_config_file_search_path(str(path))
     with gin.unlock_config():
         gin.parse_config_file("optimization/base.gin")
@@ -90,7 +89,7 @@ def parse_gin(config: TaskConfig, file_pattern: str, restore_local: Path) -> Non
         operative = sorted(restore_local.glob("operative_config-*.gin"), key=lambda p: int(p.stem.split("-")[-1]))
         if operative:
             say(f"using the restored run's operative config {operative[-1]}")
-            gin.parse_config_file(str(operative[-1]), skip_unknown=True)
+            gin.parse_config(gin_rules.check_file(operative[-1], registry=True, fix=gin_rules.FIX_MODEL), skip_unknown=True)
         bindings = [
             f"batch_size = {config.batch_size}",
             f"learning_rate = {config.learning_rate}",
@@ -217,6 +216,9 @@ def _train(config, info, paths, trial_id, stop) -> int:
     except (ValueError, KeyError, TypeError, IOError) as exc:
         print(f"error: the gin configuration is invalid: {exc}", file=sys.stderr)
         return 2
+    except InputError as exc:  # a restored operative config that gin_rules refuses
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
 
     with strategy.scope():
         model = ddsp.training.models.get_model()

@@ -20,10 +20,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
-import importlib.util
 import os
 import sys
 from pathlib import Path
+
+from ddsp_launch.common import gin_rules
 
 DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
 EXIT_BAD_INPUT = 2
@@ -112,14 +113,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def ddsp_gin_dir() -> Path | None:
-    """ddsp's bundled gin folder, found without importing ddsp (or TensorFlow)."""
-    spec = importlib.util.find_spec("ddsp")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0]) / "training" / "gin"
-
-
 class TaskError(Exception):
     def __init__(self, message: str, fix: str | None = None, exit_code: int = EXIT_BAD_INPUT):
         super().__init__(message if not fix else f"{message}\n  Fix: {fix}")
@@ -133,7 +126,7 @@ def validate(args: argparse.Namespace) -> TaskConfig:
     for path in search:
         if not path.is_dir():
             raise TaskError(f"--gin_search_path {path} is not a folder")
-    base = ddsp_gin_dir()
+    base = gin_rules.ddsp_gin_dir()
     for name in gin_files:
         if name.startswith("gs://"):
             continue

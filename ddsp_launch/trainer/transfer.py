@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import model_files
+from ddsp_launch.common import gin_rules, model_files
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
 from ddsp_launch.trainer.prepare import stats as dataset_stats
@@ -49,6 +49,7 @@ class ModelFolder:
                 raise InputError(f"no dataset statistics at {stats}",
                                  f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
             stats = None
+        gin_rules.check_file(folder / model.operative_config, fix=gin_rules.FIX_MODEL)  # before anything runs: data, not code
         return cls(str(folder / model.checkpoint), folder / model.operative_config, stats)
 
 
@@ -103,8 +104,9 @@ def load_model(folder: ModelFolder, ddsp):
     import gin  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
+    checked = gin_rules.check_file(folder.operative_config, registry=True, fix=gin_rules.FIX_MODEL)  # ddsp is imported now
     with gin.unlock_config():
-        gin.parse_config_file(str(folder.operative_config), skip_unknown=True)
+        gin.parse_config(checked, skip_unknown=True)
     n_samples = gin.query_parameter("Harmonic.n_samples")
     time_steps = gin.query_parameter("F0LoudnessPreprocessor.time_steps")
     model = ddsp.training.models.get_model()

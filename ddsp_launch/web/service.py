@@ -49,6 +49,7 @@ def settings_from_form(form: dict, upload_dir: Path | None) -> st.Settings:
     for name in ("gin_file", "gin_param"):
         if isinstance(flags.get(name), str):
             flags[name] = [line.strip() for line in flags[name].splitlines() if line.strip()]
+    st.check_gin(flags, "the page")
     if upload_dir is not None:
         flags["data"] = str(upload_dir / "audio")
         flags["prepare_to"] = str(upload_dir / "dataset")

@@ -120,3 +120,20 @@ def test_a_config_files_gin_lists_reach_the_run(tmp_path, small_dataset_or_folde
     ddsp_launch("train", "--config", str(config), "--gin-param", "RnnFcDecoder.rnn_channels = 32", "--save-config", str(out), check=True)
     assert st.read_config(out)["gin_param"] == ("RnnFcDecoder.rnn_channels = 32",)
 
+
+@pytest.mark.parametrize("gin, named", [
+    ("gin_param: ['import os']", "gin binding 'import os' refused (imports run code"),
+    ("gin_param: ['from __gin__ import dynamic_registration']", "(dynamic registration makes any imported function callable)"),
+    ("gin_param: ['Autoencoder.decoder = @os.system()']", "(os.system is not one of ddsp's configurables)"),
+    ("gin_file: [EVIL]", "line 2: import os  (imports run code"),
+])
+def test_gin_code_in_a_config_file_is_refused(tmp_path, small_dataset_or_folder, gin, named):
+    evil = tmp_path / "evil.gin"
+    evil.write_text("from __gin__ import dynamic_registration\nimport os\nHarmonic.name = @os.system()\n")
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {small_dataset_or_folder}\noutput: {tmp_path / 'run'}\ntarget: process\n{gin.replace('EVIL', str(evil))}\n")
+    out = tmp_path / "resolved.yaml"
+    proc = ddsp_launch("train", "--config", str(config), "--save-config", str(out), env={"DDSP_LAUNCH_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{config}: " in proc.stderr and named in proc.stderr and "Fix:" in proc.stderr
+    assert not out.exists()
