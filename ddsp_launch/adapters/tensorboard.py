@@ -10,9 +10,9 @@ background process while the job runs.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,6 +37,7 @@ class Board:
     source: str | None = None  # the gs:// folder a cache is synced from
     sync_pid: int | None = None
     reused: bool = False
+    host_checked: bool = False  # started through tensorboard_serve (older ones answered any Host: never reused)
 
     @property
     def url(self) -> str:
@@ -78,7 +79,7 @@ def find(logdir: str) -> Board | None:
             board = Board(**json.loads(path.read_text()))
         except (ValueError, TypeError):
             continue
-        if board.logdir == logdir and _alive(board.pid) and answers(board) is not None:
+        if board.host_checked and board.logdir == logdir and _alive(board.pid) and answers(board) is not None:
             board.reused = True
             return board
     return None
@@ -96,12 +97,11 @@ def free_port(host: str, first: int = FIRST_PORT, tries: int = 100) -> int:
                                  "stop some TensorBoards: pkill -f tensorboard")
 
 
-def executable() -> str:
-    exe = Path(sys.executable).parent / "tensorboard"
-    found = str(exe) if exe.exists() else shutil.which("tensorboard")
-    if not found:
+def command() -> list[str]:
+    """TensorBoard started through our module, which refuses a rebound Host (tensorboard_serve.py)."""
+    if importlib.util.find_spec("tensorboard") is None:
         raise MissingDependencyError("TensorBoard is not installed here", "pip install tensorboard (or bash scripts/install.sh)")
-    return found
+    return [sys.executable, "-m", "ddsp_launch.adapters.tensorboard_serve"]
 
 
 def start(logdir: str, host: str = "127.0.0.1", first_port: int = FIRST_PORT, timeout: float = 120.0) -> Board:
@@ -115,9 +115,9 @@ def start(logdir: str, host: str = "127.0.0.1", first_port: int = FIRST_PORT, ti
     boards_dir().mkdir(parents=True, exist_ok=True)
     port = free_port(host, first_port)
     log = (boards_dir() / f"{port}.log").open("wb")
-    proc = subprocess.Popen([executable(), "--logdir", local, "--host", host, "--port", str(port), "--reload_interval", "5"],
+    proc = subprocess.Popen([*command(), "--logdir", local, "--host", host, "--port", str(port), "--reload_interval", "5"],
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    board = Board(port, proc.pid, local, host, source)
+    board = Board(port, proc.pid, local, host, source, host_checked=True)
     deadline = time.monotonic() + timeout
     while answers(board) is None:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -137,15 +137,15 @@ def sync(source: str, dest: Path, interval: float = 30.0, hours: float = 24.0) -
     """Copy new and changed files from gs:// ``source`` into ``dest`` until ``hours`` have passed.
     Objects whose names do not map inside ``dest`` stop it (InputError, naming them) before that round writes anything."""
     from ddsp_launch.adapters import storage
-    from ddsp_launch.common.errors import StorageError
+    from ddsp_launch.common.errors import NothingThere, StorageError
 
     client = gcs.make_client()
     uri = gcs.GcsUri.parse(source)
     deadline = time.monotonic() + hours * 3600
     while time.monotonic() < deadline:
         try:
-            storage.download(uri, dest, client)
-        except StorageError:
+            storage.download(uri, dest, client, replace=True)  # our cache: event files grow
+        except (StorageError, NothingThere):
             pass  # nothing written yet, or a moment's refusal: try again next round
         time.sleep(interval)
 
