@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -56,14 +57,19 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "DDSP_LAUNCH_HOME": str(tmp / "home")}
     exe = Path(sys.executable).parent / "ddsp-launch"
-    server = subprocess.Popen([str(exe), "web", "--port", str(port), "--max-upload-mb", str(args.mb * 2)], env=env,
+    token = secrets.token_urlsafe(24)  # the server always wants one; scripts send it as a Bearer token, with its Origin
+    server = subprocess.Popen([str(exe), "web", "--port", str(port), "--no-browser", "--token", token,
+                               "--max-upload-mb", str(args.mb * 2), "--max-upload-total-mb", str(args.mb * 2)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
+        page = {"Authorization": f"Bearer {token}", "Origin": url}
         deadline = time.monotonic() + 30
         while True:
             try:
-                upload = json.loads(urllib.request.urlopen(urllib.request.Request(url + "/api/uploads", method="POST"), timeout=5).read())["upload"]
+                req = urllib.request.Request(url + "/api/uploads", data=b"{}", method="POST",
+                                             headers={**page, "Content-Type": "application/json"})
+                upload = json.loads(urllib.request.urlopen(req, timeout=5).read())["upload"]
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -83,7 +89,7 @@ def main() -> None:
         t = time.perf_counter()
         with open(wav, "rb") as body:
             req = urllib.request.Request(f"{url}/api/uploads/{upload}/long%20take.wav", data=body, method="PUT",
-                                         headers={"Content-Length": str(size), "Content-Type": "audio/wav"})
+                                         headers={**page, "Content-Length": str(size), "Content-Type": "audio/wav"})
             answer = json.loads(urllib.request.urlopen(req, timeout=600).read())
         wall = time.perf_counter() - t
         done.set()

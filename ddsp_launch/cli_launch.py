@@ -14,6 +14,7 @@ import typer
 from ddsp_launch import cli_options as opts
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import settings as st
+from ddsp_launch.web.uploads import DEFAULT_LIMIT_MB, DEFAULT_TOTAL_MB
 
 runs_app = typer.Typer(help="Run records: list them, show one.", invoke_without_command=True)
 
@@ -140,22 +141,66 @@ def run_train(config: Optional[Path] = None, yes: bool = False, save_config: Opt
             name = questionary.text("Save to:", default="ddsp-launch-run.yaml").ask()
             if not name:
                 raise typer.Exit(130)
-            path = st.save(s, Path(name))
+            path = _save(s, Path(name))
             typer.echo(f"saved {path}; run it with: ddsp-launch train --config {path}")
             return
     if save_config:
         from ddsp_launch.launch import launcher
 
         launcher.check(launcher.finalize(s))
-        path = st.save(s, save_config)
+        path = _save(s, save_config)
         typer.echo(f"saved {path}; run it with: ddsp-launch train --config {path}")
         return
     raise typer.Exit(execute(s, dry_run))
 
 
+def _save(s: st.Settings, path: Path) -> Path:
+    """Write the settings file, or say why it cannot be written (nothing is left behind)."""
+    if path.is_dir():
+        raise InputError(f"--save-config {path} is a folder", f"give a file name, e.g. {path / 'my-run.yaml'}")
+    try:
+        return st.save(s, path)
+    except OSError as exc:
+        raise InputError(f"cannot write --save-config {path}: {exc.strerror or exc}",
+                         "give a file in a folder you can write to") from None
+
+
 train.__signature__ = inspect.signature(train).replace(
     parameters=[p for p in inspect.signature(train).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
     + _flag_parameters())
+
+
+def web_cmd(
+    port: int = typer.Option(8765, help="port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on (any other than this machine's loopback "
+                             "reaches other machines)"),
+    token: Optional[str] = typer.Option(None, envvar="DDSP_LAUNCH_WEB_TOKEN",
+                                        help="the token the pages need (16+ URL-safe characters) [default: random]"),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="open the printed URL in your browser"),
+    workspace: Optional[Path] = typer.Option(None, help="where uploads and run configs go [default: DDSP_LAUNCH_HOME/web]"),
+    allow_root: list[Path] = typer.Option([], help="a folder a page may name for data or outputs, besides the "
+                                          "workspace and your home (repeatable)"),
+    allow_host: list[str] = typer.Option([], help="a host name the server answers to, besides its address and "
+                                         "localhost (repeatable; for --host 0.0.0.0)"),
+    max_upload_mb: float = typer.Option(float(DEFAULT_LIMIT_MB), help="largest audio file accepted, in MB"),
+    max_upload_total_mb: float = typer.Option(float(DEFAULT_TOTAL_MB), help="most MB one run's upload holds"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML of the server's own settings: image, base_image, "
+                                          "push_to, project"),
+    image: Optional[str] = typer.Option(None, help="the training image runs use (a page cannot choose it)"),
+    base_image: Optional[str] = typer.Option(None, help="the base image of a local build (a page cannot choose it)"),
+    push_to: Optional[str] = typer.Option(None, help="where a built image is pushed (a page cannot choose it)"),
+    project: Optional[str] = typer.Option(None, help="the Google Cloud project billed (a page cannot choose it)"),
+) -> None:
+    """Start the web interface: upload audio, launch and watch runs, download the model, hear it."""
+    from ddsp_launch.image.build import state_dir
+    from ddsp_launch.web import policy, server, uploads
+
+    space = (workspace or state_dir() / "web").resolve()
+    own = policy.server_settings({"image": image, "base_image": base_image, "push_to": push_to, "project": project}, config)
+    options = server.Options(
+        host, port, space, token, policy.Policy(policy.allowed_roots(space, allow_root), own),
+        uploads.Limits(int(max_upload_mb * 1e6), int(max_upload_total_mb * 1e6)), tuple(allow_host), browser)
+    server.serve(options, opts.say)
 
 
 def register(app: typer.Typer) -> None:
@@ -184,7 +229,10 @@ def register(app: typer.Typer) -> None:
         from ddsp_launch.launch import records
 
         logdir = run
-        if not (Path(run).exists() or run.startswith("gs://")):
+        if Path(run).is_file():
+            raise InputError(f"{run} is a file; TensorBoard reads a folder of event files",
+                             f"give the run's folder (e.g. {Path(run).parent}) or its run id")
+        if not run.strip() or not (Path(run).exists() or run.startswith("gs://")):
             if not records.valid_id(run):
                 raise InputError(f"{run} is neither a folder here nor a run id", "give a run id from `ddsp-launch runs`, "
                                  "a log folder that exists, or gs://BUCKET/PATH")
@@ -192,20 +240,7 @@ def register(app: typer.Typer) -> None:
         board = tensorboard.start(logdir)
         typer.echo(f"TensorBoard: {board.url}  ({'already running' if board.reused else 'started'}, logs {board.source or board.logdir})")
 
-    @app.command("web")
-    def web_cmd(
-        port: int = typer.Option(8765, help="port to listen on"),
-        host: str = typer.Option("127.0.0.1", help="address to listen on; any other than this machine's loopback "
-                                 "requires the token (printed in the URL)"),
-        token: Optional[str] = typer.Option(None, envvar="DDSP_LAUNCH_WEB_TOKEN", help="the token to require [default: random, off the loopback]"),
-        workspace: Optional[Path] = typer.Option(None, help="where uploads and run configs go [default: DDSP_LAUNCH_HOME/web]"),
-        max_upload_mb: float = typer.Option(200.0, help="largest audio file accepted, in MB"),
-    ) -> None:
-        """Start the web interface: upload audio, launch and watch runs, download the model, hear it."""
-        from ddsp_launch.image.build import state_dir
-        from ddsp_launch.web import server
-
-        server.serve(host, port, (workspace or state_dir() / "web").resolve(), token, max_upload_mb, opts.say)
+    app.command("web")(web_cmd)
 
     @app.command("doctor")
     def doctor_cmd(
@@ -217,8 +252,14 @@ def register(app: typer.Typer) -> None:
         registry: Optional[str] = typer.Option(None, help="image repository to check credentials for"),
     ) -> None:
         """Check this machine: Python, Docker, GPU, disk, credentials, project, APIs, bucket, registry."""
+        from ddsp_launch.cloud import discovery
+        from ddsp_launch.common import gcs
         from ddsp_launch.launch import doctor
 
+        if cloud or bucket:  # names typed wrong are bad input (2), not a failed check of this machine
+            discovery.check_region(region)
+        if bucket:
+            gcs.GcsUri.parse(bucket)
         checks = doctor.run(docker=True, gpu=gpu, cloud=cloud or bool(bucket), project=project, region=region,
                             bucket=bucket, registry=registry)
         for check in checks:

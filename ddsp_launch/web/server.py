@@ -1,15 +1,36 @@
-"""Serve the web interface: check the address, choose the token, run uvicorn."""
+"""Serve the web interface: check the address, choose the token, put the gates in front of
+the routes, open the browser, run uvicorn."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import socket
+import threading
+import time
+import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 
+from ddsp_launch.common import hosts, private
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.web import uploads
+from ddsp_launch.web.policy import Policy
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_TOKEN = re.compile(r"[A-Za-z0-9._~-]{16,}")
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str
+    port: int
+    workspace: Path
+    token: str | None
+    policy: Policy
+    limits: uploads.Limits
+    allow_hosts: tuple[str, ...] = ()
+    browser: bool = True
 
 
 def is_loopback(host: str) -> bool:
@@ -33,13 +54,14 @@ def check_port(host: str, port: int) -> None:
                              f"another program holds the port: choose another with --port (e.g. --port {port + 1})") from None
 
 
-def token_for(host: str, token: str | None) -> str | None:
-    """No token on loopback (unless given); a token always elsewhere (generated if not given)."""
-    if token is not None and len(token) < 16:
-        raise InputError("the token is too short", "use 16 characters or more, or leave --token out to get a random one")
-    if is_loopback(host):
-        return token
-    return token or secrets.token_urlsafe(24)
+def token_for(token: str | None) -> str:
+    """A token always, on the loopback too: the one given (16+ URL-safe characters), else a random one."""
+    if token is None:
+        return secrets.token_urlsafe(24)
+    if not _TOKEN.fullmatch(token):
+        raise InputError("the token is too short or holds characters a URL would change",
+                         "use 16 or more letters, digits, '-', '_', '.' or '~', or leave --token out to get a random one")
+    return token
 
 
 def url(host: str, port: int, token: str | None) -> str:
@@ -47,16 +69,43 @@ def url(host: str, port: int, token: str | None) -> str:
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
 
 
-def serve(host: str, port: int, workspace: Path, token: str | None, max_upload_mb: float, say) -> None:
+def open_when_listening(host: str, port: int, address: str, timeout: float = 60.0) -> None:
+    """Open ``address`` in the user's browser once the server accepts connections."""
+    probe = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a wildcard bind answers on the loopback
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((probe, port), timeout=1).close()
+        except OSError:
+            time.sleep(0.2)
+            continue
+        webbrowser.open(address)
+        return
+
+
+def build(o: Options, token: str):
+    """The routes behind their gates: Host, then same origin, then the token."""
+    from ddsp_launch.web.app import create_app  # noqa: PLC0415
+    from ddsp_launch.web.gates import HostGate, SameOriginGate, TokenGate  # noqa: PLC0415
+
+    app = create_app(o.workspace, o.policy, o.limits)
+    gated = SameOriginGate(TokenGate(app, token, cookie=f"ddsp_launch_token_{o.port}"))  # cookies ignore ports: one per server
+    return HostGate(gated, hosts.allowed_names(o.host, o.allow_hosts), url(o.host, o.port, None))
+
+
+def serve(o: Options, say) -> None:
     import uvicorn  # noqa: PLC0415
 
-    from ddsp_launch.web.app import create_app  # noqa: PLC0415
-
-    token = token_for(host, token)
-    check_port(host, port)
-    workspace.mkdir(parents=True, exist_ok=True)
-    app = create_app(workspace, token=token, max_upload_mb=max_upload_mb)
-    if not is_loopback(host):
-        say(f"listening on {host}, beyond this machine: every request needs the token in the URL below")
-    say(f"ddsp-launch web: {url(host, port, token)}  (workspace {workspace}; Ctrl-C to stop; runs it started go on)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    token = token_for(o.token)
+    check_port(o.host, o.port)
+    private.private_dir(o.workspace)
+    app = build(o, token)
+    address = url(o.host, o.port, token)
+    if not is_loopback(o.host):
+        say(f"listening on {o.host}, beyond this machine: it answers to {', '.join(sorted(hosts.allowed_names(o.host, o.allow_hosts)))} "
+            "(more names with --allow-host)")
+    say(f"ddsp-launch web: {address}  (workspace {o.workspace}; Ctrl-C to stop; runs it started go on)")
+    say("open that address (with its token) to use the pages; the token is the key to this server: do not share it")
+    if o.browser:
+        threading.Thread(target=open_when_listening, args=(o.host, o.port, address), daemon=True).start()
+    uvicorn.run(app, host=o.host, port=o.port, log_level="warning", access_log=False)

@@ -25,9 +25,10 @@ from ddsp_launch.common import gcs, model_files, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
+from ddsp_launch.web import uploads
+from ddsp_launch.web.policy import Policy
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+total_loss (\S+)", re.M)
-HIDDEN_FIELDS = ("tensorboard",)  # the page starts TensorBoard on demand
 
 
 def log_path(run_id: str) -> Path:
@@ -41,11 +42,12 @@ def check_id(run_id: str) -> str:
 
 
 # ---- settings from the page -------------------------------------------------------------
-def settings_from_form(form: dict, upload_dir: Path | None) -> st.Settings:
+def settings_from_form(form: dict, upload_dir: Path | None, policy: Policy) -> st.Settings:
     """The page's answers as Settings, resolved and checked exactly as `ddsp-launch train`
-    resolves and checks flags (same conversions, same messages). With uploaded audio the
-    data is the upload folder, prepared beside it first."""
-    flags = {k: v for k, v in form.items() if k in st.BY_NAME and k not in HIDDEN_FIELDS and v not in (None, "", [])}
+    resolves and checks flags (same conversions, same messages), over the server's own
+    settings (see policy.py). With uploaded audio the data is the upload folder, prepared
+    beside it first."""
+    flags = policy.page_settings(form)
     for name in ("gin_file", "gin_param"):
         if isinstance(flags.get(name), str):
             flags[name] = [line.strip() for line in flags[name].splitlines() if line.strip()]
@@ -54,7 +56,7 @@ def settings_from_form(form: dict, upload_dir: Path | None) -> st.Settings:
         flags["data"] = str(upload_dir / "audio")
         flags["prepare_to"] = str(upload_dir / "dataset")
     flags["tensorboard"] = False
-    s = launcher.finalize(st.resolve(flags, {}, os.environ))
+    s = launcher.finalize(st.resolve(flags, policy.server, os.environ))
     launcher.check(s)
     return s
 
@@ -124,20 +126,36 @@ class Transfer:
 
 
 class Service:
-    def __init__(self, workspace: Path):
-        self.workspace = workspace
+    def __init__(self, workspace: Path, limits: uploads.Limits = uploads.Limits()):
+        self.workspace, self.limits = workspace, limits
         self.processes: dict[str, subprocess.Popen] = {}
         self.transfers: dict[str, Transfer] = {}
+        self.uploads: dict[str, uploads.Box] = {}  # issued by this process only
 
     # uploads for a new run
-    def new_upload_dir(self) -> tuple[str, Path]:
-        token = secrets.token_hex(6)
-        return token, self.upload_dir(token)
+    def new_upload(self) -> str:
+        upload_id = secrets.token_hex(6)
+        folder = private.private_dir(private.private_dir(self.workspace / "uploads") / upload_id)
+        self.uploads[upload_id] = uploads.Box(folder, self.limits)
+        return upload_id
 
-    def upload_dir(self, token: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{12}", token):
-            raise InputError(f"unknown upload {token!r}", "start again from the new-run page")
-        return self.workspace / "uploads" / token
+    def upload(self, upload_id) -> uploads.Box:
+        box = self.uploads.get(upload_id) if isinstance(upload_id, str) else None
+        if box is None:
+            raise uploads.UploadRefused(404, f"unknown upload {str(upload_id)[:40]!r}: this server did not issue it",
+                                        "start again from the new-run page (uploads are kept only while the server runs)")
+        return box
+
+    def clean_uploads(self) -> list[Path]:
+        """Remove upload folders older than a day that no recorded run reads (at server start)."""
+        root = self.workspace / "uploads"
+        used = set()
+        for rec in records.all_records():
+            for key in ("data", "prepare_to"):
+                value = str(rec.get("settings", {}).get(key) or "")
+                parts = Path(value).relative_to(root).parts if value and Path(value).is_relative_to(root) else ()
+                used.update(root / part for part in parts[:1])
+        return uploads.clean_old(root, used)
 
     def start(self, settings: st.Settings) -> str:
         """Start `ddsp-launch train` on these settings; returns the run id."""

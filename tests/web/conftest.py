@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,11 +34,18 @@ class Web:
     workspace: Path
     process: subprocess.Popen
     env: dict
+    token: str
 
     def get(self, path: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None,
-            no_redirect: bool = False):
-        """(status, headers, body) of one request (errors included; headers' names in lower case)."""
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+            no_redirect: bool = False, as_page: bool = True):
+        """(status, headers, body) of one request (errors included; headers' names in lower case).
+        ``as_page``: with the token (Bearer), this server's own Origin and (POST) a JSON content type, as
+        its pages send them; ``headers`` add to or (None) remove those."""
+        sent = {"Authorization": f"Bearer {self.token}", "Origin": self.url} if as_page else {}
+        if as_page and method == "POST":
+            sent["Content-Type"] = "application/json"
+        sent = {k: v for k, v in {**sent, **(headers or {})}.items() if v is not None}
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
         opener = urllib.request.build_opener(NoRedirect) if no_redirect else urllib.request.build_opener()
         try:
             with opener.open(req, timeout=60) as resp:
@@ -47,6 +55,7 @@ class Web:
 
 
 def start_web(tmp_path: Path, *args: str, env: dict | None = None) -> Web:
+    """`ddsp-launch web --no-browser --allow-root TMP_PATH ARGS` on a free port; its token read from what it printed."""
     port = free_port()
     home = tmp_path / "home"
     # no cloud credentials or local Vertex AI reach the server unless given in env: a cloud launch must say so
@@ -57,10 +66,17 @@ def start_web(tmp_path: Path, *args: str, env: dict | None = None) -> Web:
         if name not in extra:
             env.pop(name, None)
     log = open(tmp_path / "web.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "ddsp-launch"), "web", "--port", str(port), *args],
-                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "ddsp-launch"), "web", "--port", str(port), "--no-browser",
+                             "--allow-root", str(tmp_path), *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     wait_for_port(port)
-    return Web(f"http://127.0.0.1:{port}", home, home / "web", proc, env)
+    [token] = re.findall(r"\?token=([\w.~-]+)", (tmp_path / "web.log").read_text())  # printed before it listens
+    return Web(f"http://127.0.0.1:{port}", home, home / "web", proc, env, token)
+
+
+def open_page(driver, web: Web, path: str) -> None:
+    """Open a page as the user does the first time: the printed URL with its token (swapped for a cookie)."""
+    driver.get(f"{web.url}{path}?token={web.token}")
+    wait_until(lambda: driver.current_url == web.url + path, what=f"{path} without the token in its address")
 
 
 def stop_web(web: Web) -> None:
@@ -85,6 +101,20 @@ def web(tmp_path):
     stop_web(w)
 
 
+@pytest.fixture
+def serve(tmp_path):
+    """start_web(tmp_path, *args, env=...) for a test that chooses the flags; stopped at its end."""
+    started = []
+
+    def start(*args: str, env: dict | None = None) -> Web:
+        started.append(start_web(tmp_path, *args, env=env))
+        return started[-1]
+
+    yield start
+    for w in started:
+        stop_web(w)
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
@@ -102,13 +132,14 @@ def browser():
 
 
 def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true (the state waited for); ``timeout`` only bounds a hang."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {value!r})")
 
 
 def screenshot(driver, name: str, tmp_path: Path) -> Path:

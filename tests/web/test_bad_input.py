@@ -9,7 +9,7 @@ import soundfile as sf
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.web.conftest import wait_until
+from tests.web.conftest import open_page, start_web, stop_web, wait_until
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -36,7 +36,7 @@ def test_refused_uploads_say_why_and_leave_nothing(web, browser, tmp_path):
     (files / "fake.wav").write_text("this is not a recording, only named like one")
     sf.write(str(files / "huge.wav"), np.zeros(16000 * 60 * 3, np.float32), 16000, subtype="PCM_16")  # 5.8 MB > 5 MB
     sf.write(str(files / "take1.wav"), 0.3 * np.sin(np.arange(16000) / 10).astype(np.float32), 16000)
-    browser.get(web.url + "/new")
+    open_page(browser, web, "/new")
     browser.find_element(By.ID, "files").send_keys("\n".join(str(files / n) for n in ("notes.txt", "fake.wav", "huge.wav", "take1.wav")))
     rows = wait_until(lambda: settled(browser, 4), what="four uploads to finish")
     assert status_of(rows, "take1.wav") == ("upload-row done", "uploaded")
@@ -69,7 +69,7 @@ def test_refused_uploads_say_why_and_leave_nothing(web, browser, tmp_path):
 
 
 def test_invalid_settings_are_refused_with_the_launchers_messages(web, browser, tmp_path):
-    browser.get(web.url + "/new")
+    open_page(browser, web, "/new")
     Select(browser.find_element(By.ID, "field-target")).select_by_value("process")
     browser.find_element(By.ID, "field-data").send_keys(str(tmp_path / "nowhere"))
     browser.find_element(By.ID, "field-output").send_keys(str(tmp_path / "run"))
@@ -78,13 +78,14 @@ def test_invalid_settings_are_refused_with_the_launchers_messages(web, browser, 
     batch.send_keys("lots")
     browser.find_element(By.ID, "check").click()
     message = browser.find_element(By.ID, "message")
-    wait_until(lambda: message.text, what="a message")
+    # each wait is for the page's answer itself (the page clears the message while it asks)
+    wait_until(lambda: "not a number" in message.text, what="the batch size message")
     assert "batch_size = 'lots' is not a number" in message.text and "Fix: --batch-size" in message.text
 
     batch.clear()
     batch.send_keys("0")
     browser.find_element(By.ID, "check").click()
-    wait_until(lambda: "'lots'" not in message.text, what="the next message")
+    wait_until(lambda: "must be > 0" in message.text, what="the next message")
     assert "batch-size must be > 0, got 0" in message.text
 
     batch.clear()
@@ -96,19 +97,27 @@ def test_invalid_settings_are_refused_with_the_launchers_messages(web, browser, 
     assert not (web.home / "runs").exists() or not list((web.home / "runs").glob("*.json"))
 
 
-def test_a_cloud_run_without_credentials_is_refused_before_anything_starts(web, browser):
-    browser.get(web.url + "/new")
-    Select(browser.find_element(By.ID, "field-target")).select_by_value("vertex")
-    assert browser.find_element(By.ID, "field-project").is_displayed()  # the cloud questions appear
-    for name, value in (("data", "gs://my-ddsp/violin-dataset"), ("output", "gs://my-ddsp/runs/violin"),
-                        ("project", "my-ddsp-project"), ("image", "us-central1-docker.pkg.dev/my-ddsp-project/ddsp/trainer:1")):
-        browser.find_element(By.ID, f"field-{name}").send_keys(value)
-    browser.find_element(By.ID, "check").click()
-    command = browser.find_element(By.ID, "command")
-    wait_until(lambda: command.text, what="the equivalent command")
-    assert "ddsp-launch train --yes --target vertex" in command.text and "--project my-ddsp-project" in command.text
-    browser.find_element(By.ID, "launch").click()
-    message = browser.find_element(By.ID, "message")
-    wait_until(lambda: message.text, what="the credentials message")
-    assert "no Application Default Credentials" in message.text and "gcloud auth application-default login" in message.text
-    assert not (web.home / "runs").exists() or not list((web.home / "runs").glob("*.json"))
+def test_a_cloud_run_without_credentials_is_refused_before_anything_starts(browser, tmp_path):
+    image = "us-central1-docker.pkg.dev/my-ddsp-project/ddsp/trainer:1"
+    web = start_web(tmp_path, "--project", "my-ddsp-project", "--image", image)  # what only the server chooses
+    try:
+        open_page(browser, web, "/new")
+        Select(browser.find_element(By.ID, "field-target")).select_by_value("vertex")
+        assert browser.find_element(By.ID, "field-region").is_displayed()  # the cloud questions appear
+        assert not browser.find_elements(By.ID, "field-project") and not browser.find_elements(By.ID, "field-image")
+        assert browser.find_element(By.ID, "server-project").text == "my-ddsp-project"  # shown, not editable
+        assert browser.find_element(By.ID, "server-image").text == image
+        for name, value in (("data", "gs://my-ddsp/violin-dataset"), ("output", "gs://my-ddsp/runs/violin")):
+            browser.find_element(By.ID, f"field-{name}").send_keys(value)
+        browser.find_element(By.ID, "check").click()
+        command = browser.find_element(By.ID, "command")
+        wait_until(lambda: command.text, what="the equivalent command")
+        assert "ddsp-launch train --yes --target vertex" in command.text and "--project my-ddsp-project" in command.text
+        assert f"--image {image}" in command.text
+        browser.find_element(By.ID, "launch").click()
+        message = browser.find_element(By.ID, "message")
+        wait_until(lambda: "Credentials" in message.text, what="the credentials message")
+        assert "no Application Default Credentials" in message.text and "gcloud auth application-default login" in message.text
+        assert not (web.home / "runs").exists() or not list((web.home / "runs").glob("*.json"))
+    finally:
+        stop_web(web)

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow  # real training
 
 
 def test_cancel_saves_a_checkpoint_and_records_the_interruption(small_dataset, tmp_path):
-    web = start_web(tmp_path)
+    web = start_web(tmp_path, "--allow-root", str(small_dataset))  # the dataset lies outside tmp_path
     try:
         output = tmp_path / "run"
         form = {"target": "process", "data": str(small_dataset), "output": str(output), "batch_size": "2",

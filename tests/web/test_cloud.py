@@ -22,16 +22,17 @@ def test_uploaded_audio_reaches_the_bucket_and_the_job_reads_it(fake_gcp, gcs_em
 
     client = gcs.make_client()
     client.create_bucket("ddsp-web")
-    web = start_web(tmp_path, env={"DDSP_LAUNCH_VERTEX_ENDPOINT": fake_gcp.url, "DDSP_LAUNCH_LOGGING_ENDPOINT": fake_gcp.url,
-                                   "STORAGE_EMULATOR_HOST": gcs_emulator, "GOOGLE_CLOUD_PROJECT": "my-proj"})
+    web = start_web(tmp_path, "--project", "my-proj", "--image", IMAGE,  # the server's own settings, not the page's
+                    env={"DDSP_LAUNCH_VERTEX_ENDPOINT": fake_gcp.url, "DDSP_LAUNCH_LOGGING_ENDPOINT": fake_gcp.url,
+                         "STORAGE_EMULATOR_HOST": gcs_emulator, "GOOGLE_CLOUD_PROJECT": "my-proj"})
     try:
         upload = json.loads(web.get("/api/uploads", "POST")[2])["upload"]
         melody, sr = sf.read(str(example_audio / "scales.wav"), dtype="float32")
         wav = io.BytesIO()
         sf.write(wav, melody[: 8 * sr], sr, format="WAV")
         assert web.get(f"/api/uploads/{upload}/take%201.wav", "PUT", data=wav.getvalue())[0] == 200
-        form = {"upload": upload, "target": "vertex", "output": "gs://ddsp-web/runs/v1", "project": "my-proj",
-                "image": IMAGE, "num_steps": "50", "name": "from-the-page"}
+        form = {"upload": upload, "target": "vertex", "output": "gs://ddsp-web/runs/v1", "num_steps": "50",
+                "name": "from-the-page"}  # the project and the image are the server's (flags of `ddsp-launch web`)
         status, _, body = web.get("/api/runs", "POST", data=json.dumps(form).encode(), headers={"Content-Type": "application/json"})
         assert status == 200, body
         run_id = json.loads(body)["id"]

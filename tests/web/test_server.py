@@ -1,5 +1,6 @@
-"""`ddsp-launch web` itself: loopback without a token, anywhere else only with one; a taken
-port or a weak token refused before anything is served. The real server, over HTTP."""
+"""`ddsp-launch web` itself: a token always (on the loopback too), swapped for a cookie of this
+server's own; a taken port or a weak token refused before anything is served. The real
+server, over HTTP."""
 
 from __future__ import annotations
 
@@ -7,63 +8,70 @@ import re
 import socket
 
 from tests.conftest import ddsp_launch, free_port
-from tests.web.conftest import start_web, stop_web
 
 TOKEN = "correct-horse-battery-staple"
 
 
-def test_loopback_needs_no_token(tmp_path):
-    web = start_web(tmp_path)
-    try:
-        status, _, body = web.get("/new")
-        assert status == 200 and b"Train a model of your instrument" in body
-        assert "?token=" not in (tmp_path / "web.log").read_text()
-    finally:
-        stop_web(web)
+def test_every_request_needs_the_token_even_on_the_loopback(tmp_path, serve):
+    web = serve()
+    printed = (tmp_path / "web.log").read_text()
+    [token] = re.findall(r"http://127\.0\.0\.1:\d+/\?token=([\w-]+)", printed)
+    assert len(token) >= 24 and token == web.token
+    for path in ("/new", "/api/runs", "/static/app.js"):
+        status, _, body = web.get(path, as_page=False)
+        assert status == 401 and b"needs its token" in body, path
+    assert web.get("/new", as_page=False, headers={"Authorization": "Bearer wrong-token-wrong-token"})[0] == 401
+    assert web.get("/new?token=wrong-token-wrong-token", as_page=False)[0] == 401
+    # the printed URL: the token is swapped for a cookie named after this server's port, and dropped from the address
+    status, headers, _ = web.get(f"/new?token={token}", as_page=False, no_redirect=True)
+    assert status == 303 and headers["location"] == "/new"
+    cookie = headers["set-cookie"]
+    assert cookie.startswith(f"ddsp_launch_token_{web.url.rsplit(':', 1)[1]}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    status, _, body = web.get("/new", as_page=False, headers={"Cookie": cookie.split(";")[0]})
+    assert status == 200 and b"Train a model of your instrument" in body
+    status, _, body = web.get("/api/runs", as_page=False, headers={"Authorization": f"Bearer {token}"})
+    assert status == 200 and body == b"[]"
+    # the token in the address never redirects elsewhere
+    status, headers, _ = web.get(f"//evil.example/x?token={token}", as_page=False, no_redirect=True)
+    assert status == 303 and headers["location"] == "/evil.example/x"
 
 
-def test_off_loopback_every_request_needs_the_token(tmp_path):
-    web = start_web(tmp_path, "--host", "0.0.0.0", env={"DDSP_LAUNCH_WEB_TOKEN": TOKEN})
-    try:
-        printed = (tmp_path / "web.log").read_text()
-        assert "beyond this machine" in printed and f"?token={TOKEN}" in printed
-        for path in ("/new", "/api/runs", "/static/app.js"):
-            status, _, body = web.get(path)
-            assert status == 401 and b"needs its token" in body, path
-        assert web.get("/new", headers={"Authorization": "Bearer wrong-token-wrong-token"})[0] == 401
-        assert web.get("/new?token=wrong-token-wrong-token")[0] == 401
-        # the printed URL: the token is swapped for a cookie and dropped from the address
-        status, headers, _ = web.get(f"/new?token={TOKEN}", no_redirect=True)
-        assert status == 303 and headers["location"] == "/new"
-        cookie = headers["set-cookie"]
-        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-        assert web.get("/new", headers={"Cookie": cookie.split(";")[0]})[0] == 200
-        status, _, body = web.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert status == 200 and body == b"[]"
-    finally:
-        stop_web(web)
+def test_off_loopback_the_given_token_and_the_hosts_it_answers_to_are_printed(tmp_path, serve):
+    web = serve("--host", "0.0.0.0", "--allow-host", "studio.local", env={"DDSP_LAUNCH_WEB_TOKEN": TOKEN})
+    printed = (tmp_path / "web.log").read_text()
+    assert "beyond this machine" in printed and "studio.local" in printed and f"?token={TOKEN}" in printed
+    assert web.get("/new", as_page=False)[0] == 401
+    assert web.get("/new", as_page=False, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    assert web.get("/new", headers={"Host": "studio.local:8765"})[0] == 200
+    assert web.get("/new", headers={"Host": "elsewhere.example"})[0] == 400
 
 
-def test_off_loopback_without_a_token_gets_a_random_one(tmp_path):
-    web = start_web(tmp_path, "--host", "0.0.0.0")
-    try:
-        [token] = re.findall(r"\?token=([\w-]+)", (tmp_path / "web.log").read_text())
-        assert len(token) >= 24
-        assert web.get("/new")[0] == 401
-        assert web.get("/new", headers={"Authorization": f"Bearer {token}"})[0] == 200
-    finally:
-        stop_web(web)
-
-
-def test_taken_port_and_short_token_are_refused(tmp_path):
+def test_taken_port_and_weak_tokens_are_refused(tmp_path):
     port = free_port()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        taken = ddsp_launch("web", "--port", str(port), env={"DDSP_LAUNCH_HOME": str(tmp_path / "home")}, timeout=60)
+        taken = ddsp_launch("web", "--no-browser", "--port", str(port), env={"DDSP_LAUNCH_HOME": str(tmp_path / "home")}, timeout=60)
     assert taken.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr and "--port" in taken.stderr
-    short = ddsp_launch("web", "--port", str(free_port()), "--host", "0.0.0.0", "--token", "abc",
-                        env={"DDSP_LAUNCH_HOME": str(tmp_path / "home")}, timeout=60)
-    assert short.returncode == 2 and "token is too short" in short.stderr
+    for weak in ("abc", "sixteen chars but spaces", "ünïcødé-ünïcødé-ünïcødé"):
+        refused = ddsp_launch("web", "--no-browser", "--port", str(free_port()), "--token", weak,
+                              env={"DDSP_LAUNCH_HOME": str(tmp_path / "home")}, timeout=60)
+        assert refused.returncode == 2 and "token is too short or holds characters" in refused.stderr, weak
     assert not (tmp_path / "home" / "web").exists()  # nothing set up for a server that never started
+
+
+def test_the_servers_own_settings_come_from_its_config_file(tmp_path, serve):
+    config = tmp_path / "server.yaml"
+    config.write_text("image: registry.example/ours/trainer:2\nproject: our-project\n")
+    web = serve("--config", str(config), "--image", "registry.example/ours/trainer:3")  # a flag beats the file
+    page = web.get("/new")[2].decode()
+    assert '<output id="server-image">registry.example/ours/trainer:3</output>' in page
+    assert '<output id="server-project">our-project</output>' in page
+    assert '<output id="server-push_to">not set</output>' in page
+    config.write_text("project: our-project\nbatch_size: 8\n")
+    refused = ddsp_launch("web", "--no-browser", "--port", str(free_port()), "--config", str(config),
+                          env={"DDSP_LAUNCH_HOME": str(tmp_path / "other-home")}, timeout=60)
+    assert refused.returncode == 2 and "batch_size is chosen on the page" in refused.stderr
+    assert "keep only image, base_image, push_to, project" in refused.stderr

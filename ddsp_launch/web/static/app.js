@@ -39,6 +39,7 @@ function newRunPage() {
   async function uploadFiles(files) {
     if (!upload) {
       const r = await api("POST", "/api/uploads");
+      if (!r.ok) { showError(message, r.data); return; }
       upload = r.data.upload;
     }
     for (const file of files) {
@@ -52,7 +53,7 @@ function newRunPage() {
       pending -= 1;
       if (r.ok) {
         $("progress", row).value = 1;
-        $(".status", row).textContent = "uploaded";
+        $(".status", row).textContent = r.data.name === file.name ? "uploaded" : `uploaded as ${r.data.name}`;
         row.classList.add("done");
       } else {
         row.classList.add("failed");
