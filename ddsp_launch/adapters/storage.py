@@ -114,8 +114,8 @@ def plan_download(src: gcs.GcsUri, client) -> list[tuple[str, int, str | None]]:
     return blobs
 
 
-def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = None) -> Transfer:
-    return download_files(src.bucket, src.folder, plan_download(src, client), dest, client, progress)
+def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = None, replace: bool = False) -> Transfer:
+    return download_files(src.bucket, src.folder, plan_download(src, client), dest, client, progress, replace)
 
 
 def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tuple[str, int, str | None]]] | None:
@@ -126,11 +126,21 @@ def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tupl
 
 
 def download_files(bucket: str, folder: str, files: list[tuple[str, int, str | None]], dest: Path, client,
-                   progress: Progress | None = None) -> Transfer:
+                   progress: Progress | None = None, replace: bool = False) -> Transfer:
     """Download these objects of one folder into ``dest`` (others, such as the statistics, beside them),
-    each checked against its CRC32C. Every name is checked (``gcs.local_paths``) before any is written."""
+    each checked against its CRC32C. Every name is checked (``gcs.local_paths``) before any is written,
+    and so is every file already there: one with other content is replaced only with ``replace``
+    (a cache of ours, such as TensorBoard's copy of gs:// logs), never in a user's folder."""
     done = Transfer([], [], 0)
     targets = gcs.local_paths(bucket, [name for name, _, _ in files], folder, dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"{dest} is a file", "give a folder to download into")
+    clashes = [t for (_, _, checksum), t in zip(files, targets)
+               if (t.exists() or t.is_symlink()) and not (t.is_file() and not t.is_symlink() and checksum and crc32c(t) == checksum)]
+    if clashes and not replace:
+        shown = ", ".join(str(t) for t in clashes[:5]) + (f" and {len(clashes) - 5} more" if len(clashes) > 5 else "")
+        raise InputError(f"the download would replace files already here with other content: {shown}",
+                         "download into a new or empty folder, or move those files away first; nothing was written")
     for (name, size, checksum), target in zip(files, targets):
         if target.is_file() and checksum and crc32c(target) == checksum:
             done.skipped.append(str(target))

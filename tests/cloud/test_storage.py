@@ -9,7 +9,7 @@ import pytest
 
 from ddsp_launch.adapters import storage
 from ddsp_launch.common import gcs
-from ddsp_launch.common.errors import InputError, StorageError
+from ddsp_launch.common.errors import InputError, NothingThere, StorageError
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_upload_errors(client, tmp_path):
 
 
 def test_download_of_nothing(client, tmp_path):
-    with pytest.raises(StorageError, match="nothing under gs://ddsp-data/runs/none"):
+    with pytest.raises(NothingThere, match="nothing under gs://ddsp-data/runs/none"):
         storage.download(gcs.GcsUri("ddsp-data", "runs/none"), tmp_path, client)
 
 
@@ -84,3 +84,26 @@ def test_bucket_checks(client):
 ])
 def test_region_matching(location, region, ok):
     assert storage.region_matches(location, region) is ok
+
+
+def test_download_never_replaces_a_file_with_other_content(client, tmp_path):
+    """`ddsp-launch download gs://… DEST` replaced files already in DEST (issue 16); a cache of
+    ours (TensorBoard's copy of the logs) may refresh its files."""
+    src = make_tree(tmp_path / "audio")
+    dest = gcs.GcsUri.parse("gs://ddsp-data/users/clash/audio")
+    storage.upload(src, dest, client)
+    out = tmp_path / "mine"
+    (out / "sub").mkdir(parents=True)
+    (out / "sub" / "b.flac").write_bytes(b"the user's own take")
+    (out / "a.wav").mkdir()  # a folder where the object's file would go
+    with pytest.raises(InputError) as err:
+        storage.download(dest, out, client)
+    assert "would replace files already here" in err.value.message and "b.flac" in err.value.message
+    assert "a.wav" in err.value.message
+    assert (out / "sub" / "b.flac").read_bytes() == b"the user's own take"
+    (out / "a.wav").rmdir()
+    refreshed = storage.download(dest, out, client, replace=True)
+    assert (out / "sub" / "b.flac").read_bytes() == (src / "sub" / "b.flac").read_bytes() and len(refreshed.sent) == 2
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        storage.download(dest, tmp_path / "afile", client)
