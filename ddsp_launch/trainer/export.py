@@ -11,7 +11,7 @@ FRAMES, SAMPLES, the rates and the dataset's mean pitch and loudness are written
 ``ddsp-model.json`` beside it, with a check value: the RMS of the harmonic part for a
 fixed input, computed by the live ddsp model (the harmonic part is deterministic), so
 whoever loads the export can tell the weights came with it. The export is written to
-``OUT.part`` and renamed when complete and verified.
+a fresh hidden ``.OUT.*.part`` folder and renamed when complete and verified.
 
 ddsp's own ``ddsp_export`` cannot run on the pinned stack: it imports tensorflowjs (which
 pulls jax, flax and tensorflow-decision-forests) and tflite_support (protobuf < 4).
@@ -25,17 +25,19 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features
+from ddsp_launch.trainer import tool_args
 from ddsp_launch.trainer.tool_args import STATISTICS, default_output, export_parser
 from ddsp_launch.trainer.prepare import stats as dataset_stats
 from ddsp_launch.trainer.transfer import ModelFolder, load_model
 
-METADATA = "ddsp-model.json"
+METADATA = tool_args.EXPORT_METADATA
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
 CHECK_F0_HZ, CHECK_LOUDNESS_DB = 440.0, -20.0  # the check input: a steady A4
@@ -77,7 +79,7 @@ def build_module(model, n_samples: int, time_steps: int):
     return Synthesiser()
 
 
-def export(folder: ModelFolder, stats: dict | None, out: Path, tflite: bool, ddsp) -> dict:
+def export(folder: ModelFolder, stats: dict | None, out: Path, tmp: Path, tflite: bool, ddsp) -> dict:
     import tensorflow as tf  # noqa: PLC0415
 
     model, n_samples, time_steps = load_model(folder, ddsp)
@@ -85,9 +87,6 @@ def export(folder: ModelFolder, stats: dict | None, out: Path, tflite: bool, dds
     live = module(**{k: tf.constant(v) for k, v in check_input(time_steps).items()})
     expected = rms(live["harmonic"])
 
-    tmp = out.with_name(out.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     tf.saved_model.save(module, str(tmp / SAVED_MODEL), signatures={"serving_default": module.__call__})
     loaded = tf.saved_model.load(str(tmp / SAVED_MODEL)).signatures["serving_default"]
     got = rms(loaded(**{k: tf.constant(v) for k, v in check_input(time_steps).items()})["harmonic"])
@@ -126,11 +125,15 @@ def export(folder: ModelFolder, stats: dict | None, out: Path, tflite: bool, dds
 def main(argv: list[str] | None = None) -> int:
     args = export_parser().parse_args(argv)
     out = args.output or default_output("export", args)
+    scratch = None  # a fresh hidden folder beside OUT, renamed into place when complete and verified
+    try:
+        tool_args.check_destinations("export", args)
+    except LaunchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     try:
         folder = ModelFolder.find(args.model, args.statistics, require_statistics=False)
         stats = dataset_stats.read(folder.statistics) if folder.statistics else None  # a pickle that would run code is refused
-        if out.exists() and not args.force:
-            raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -139,13 +142,19 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError(f"cannot write {out}: {out.parent} is not writable", "choose another -o")
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
 
-        metadata = export(folder, stats, out, args.tflite, import_ddsp())
+        scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        scratch.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the export private once renamed
+        metadata = export(folder, stats, out, scratch, args.tflite, import_ddsp())
     except LaunchError as exc:
-        shutil.rmtree(out.with_name(out.name + ".part"), ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BaseException:
-        shutil.rmtree(out.with_name(out.name + ".part"), ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
     print(f"exported {folder.checkpoint} to {out}: {', '.join(metadata['files'])}, {METADATA}")
     print(f"  {metadata['frames']} frames ({metadata['frame_rate']}/s) of f0_hz and loudness_db in, "

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import gin_rules, model_files
+from ddsp_launch.common import destinations, gin_rules, model_files
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
 from ddsp_launch.trainer.prepare import stats as dataset_stats
-from ddsp_launch.trainer.tool_args import STATISTICS, transfer_parser
+from ddsp_launch.trainer import tool_args
+from ddsp_launch.trainer.tool_args import STATISTICS, stem_paths, transfer_parser
 
 
 @dataclass
@@ -121,11 +122,6 @@ def load_model(folder: ModelFolder, ddsp):
     return model, n_samples, time_steps
 
 
-def stem_paths(output: Path) -> dict[str, Path]:
-    """Where --stems writes the model's two parts: OUT-harmonic.wav, OUT-noise.wav."""
-    return {part: output.with_name(f"{output.stem}-{part}.wav") for part in ("harmonic", "noise")}
-
-
 def synthesise(model, feats: dict, n_samples: int, time_steps: int, outs: dict[str, Path]) -> int:
     """Resynthesise a chunk at a time; ``outs`` maps "audio" (and with --stems "harmonic",
     "noise") to the 16-bit wav files to write. Returns the samples written to each."""
@@ -137,6 +133,8 @@ def synthesise(model, feats: dict, n_samples: int, time_steps: int, outs: dict[s
     written = 0
     files = {k: sf.SoundFile(str(p), "w", samplerate=features.SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV")
              for k, p in outs.items()}
+    for f in files.values():
+        f.software = f"{destinations.MARK} transfer"  # our mark: a later run may replace this file
     try:
         for first in range(0, frames, time_steps):
             f0 = np.zeros(time_steps, np.float32)
@@ -168,23 +166,22 @@ def plot(info: sources.AudioInfo, output: Path, png: Path) -> None:
                (f"input: {info.source.path.name}{suffix}", f"output: {output.name}{suffix}"))
 
 
-def check_output(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"output {path} is a folder", "give a file name, e.g. out.wav")
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(f"cannot write {path}: {parent} is not a writable folder", "choose another output path")
+def check_outputs(args) -> None:
+    tool_args.check_destinations("transfer", args)
+    for out in (args.output, args.plot):
+        parent = out.parent if out is not None and str(out.parent) else Path(".")
+        if out is not None and (not parent.is_dir() or not os.access(parent, os.W_OK)):
+            raise InputError(f"cannot write {out}: {parent} is not a writable folder", "choose another output path")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = transfer_parser().parse_args(argv)
-    temps = {"audio": args.output.with_name(args.output.name + ".part")}
+    temps = {}  # the .part files, removed on failure: only once they are known to be ours
     try:
         if args.octave_shift != "auto" and not re.match(r"^[+-]?\d+$", args.octave_shift):
             raise InputError(f"--octave-shift {args.octave_shift!r}", "auto, or a whole number of octaves such as -1")
-        check_output(args.output)
-        if args.plot:
-            check_output(args.plot)
+        check_outputs(args)
+        temps = {"audio": args.output.with_name(args.output.name + ".part")}
         folder = ModelFolder.find(args.model, args.statistics)
         stats = dataset_stats.read(folder.statistics)  # numbers only: a pickle that would run code is refused
         info = read_input(args.input)
