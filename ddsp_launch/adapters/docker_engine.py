@@ -178,8 +178,10 @@ class Engine:
         from docker.errors import APIError
 
         hc = self.api.create_host_config(**host_config)
-        container = self.api.create_container(image, command=command, host_config=hc, **create_kwargs)
-        cid = container["Id"]
+        try:
+            cid = self.api.create_container(image, command=command, host_config=hc, **create_kwargs)["Id"]
+        except APIError as exc:  # e.g. a mount the engine refuses
+            raise _start_error(str(exc.explanation or exc)) from None
         try:
             try:
                 self.api.start(cid)

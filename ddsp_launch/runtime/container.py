@@ -4,10 +4,14 @@ One plan, two renderings: the docker SDK's arguments (what runs) and the equival
 `docker run` command line (what --dry-run prints). Local data is mounted read-only at
 /data, local output writable at /output; gs:// paths pass through, with the user's
 Application Default Credentials mounted read-only at run time (never in the image).
+Mounts are bind mounts by field (the SDK's ``Mount``, the CLI's ``--mount`` with CSV quoting),
+never ``SRC:DST:MODE`` strings, which a folder name holding ``:`` or ``,`` would break.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shlex
 import uuid
@@ -31,6 +35,23 @@ class Mount:
     source: str
     target: str
     read_only: bool
+
+    def __post_init__(self):
+        if any(c in self.source for c in "\r\n\0"):
+            raise InputError(f"{self.source!r} cannot be mounted into a container: its name holds a line break",
+                             "rename the folder (or move the files to one with a plain name)")
+
+    def cli(self) -> str:
+        """The value of `docker run --mount`: CSV fields, a path with a comma or quote quoted."""
+        fields = ["type=bind", f"source={self.source}", f"target={self.target}", *(["readonly"] if self.read_only else [])]
+        out = io.StringIO()
+        csv.writer(out, lineterminator="").writerow(fields)
+        return out.getvalue()
+
+    def sdk(self):
+        from docker.types import Mount as SdkMount  # the SDK, imported only to act
+
+        return SdkMount(self.target, self.source, type="bind", read_only=self.read_only)
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,7 @@ class ContainerPlan:
         if self.network:
             cmd += ["--network", self.network]
         for m in self.mounts:
-            cmd += ["--volume", f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}"]
+            cmd += ["--mount", m.cli()]
         for k, v in self.env:
             cmd += ["--env", f"{k}={v}"]
         for k, v in self.labels:
@@ -75,10 +96,7 @@ class ContainerPlan:
     def sdk_host_config(self) -> dict:
         from docker.types import DeviceRequest  # the SDK, imported only to act
 
-        hc: dict = {
-            "binds": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in self.mounts},
-            "init": True,
-        }
+        hc: dict = {"mounts": [m.sdk() for m in self.mounts], "init": True}
         if self.gpus:
             hc["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
         if self.network:

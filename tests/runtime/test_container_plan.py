@@ -48,9 +48,11 @@ def test_cli_rendering_matches_the_sdk_arguments(dataset, tmp_path):
     assert argv[:2] == ["docker", "run"] and argv[argv.index("--gpus") + 1] == "all"
     image_at = argv.index("ddsp-launch:cpu-abc")
     assert tuple(argv[image_at + 1 :]) == plan.args
-    volumes = [argv[i + 1] for i, a in enumerate(argv) if a == "--volume"]
-    binds = plan.sdk_host_config()["binds"]
-    assert sorted(volumes) == sorted(f"{src}:{b['bind']}:{b['mode']}" for src, b in binds.items())
+    flags = [argv[i + 1] for i, a in enumerate(argv) if a == "--mount"]
+    sdk = plan.sdk_host_config()["mounts"]
+    assert "--volume" not in argv and "binds" not in plan.sdk_host_config()
+    assert flags == [f"type=bind,source={m['Source']},target={m['Target']}" + (",readonly" if m["ReadOnly"] else "") for m in sdk]
+    assert [m["Type"] for m in sdk] == ["bind", "bind"]
     envs = [argv[i + 1] for i, a in enumerate(argv) if a == "--env"]
     assert envs == [f"{k}={v}" for k, v in plan.sdk_create_kwargs()["environment"].items()]
     assert argv[argv.index("--user") + 1] == plan.sdk_create_kwargs()["user"]
@@ -130,3 +132,25 @@ def test_output_that_is_a_file_is_refused(dataset, tmp_path):
 def test_bad_bucket_name_is_refused(dataset):
     with pytest.raises(InputError, match="not a valid bucket name"):
         LocalRunSpec(str(dataset), "gs://Bad_Bucket!/x").validate()
+
+
+def test_folders_whose_names_hold_colons_and_commas_are_mounted_by_field(tmp_path):
+    """`SRC:DST:MODE` cannot carry a ':' in SRC; the SDK's Mount takes the path as it is, and the
+    CLI's --mount value quotes a field holding ',' or '"' (CSV, as docker parses it)."""
+    data = tmp_path / 'take 1: "violin", slow'
+    data.mkdir()
+    (data / "train.tfrecord-00000-of-00001").write_bytes(b"")
+    plan = container.plan(_spec(data, tmp_path / "out:2"), "img", host_uid=1000, host_gid=1000)
+    [data_mount] = [m for m in plan.sdk_host_config()["mounts"] if m["Target"] == "/data"]
+    assert data_mount["Source"] == str(data.resolve()) and data_mount["ReadOnly"]
+    argv = plan.argv()
+    assert f'"source={data.resolve()}"'.replace('"violin"', '""violin""') in argv[argv.index("--mount") + 1]
+    assert f"type=bind,source={(tmp_path / 'out:2').resolve()},target=/output" in argv
+
+
+def test_a_folder_name_with_a_line_break_is_refused(tmp_path):
+    data = tmp_path / "two\nlines"
+    data.mkdir()
+    (data / "train.tfrecord-00000-of-00001").write_bytes(b"")
+    with pytest.raises(InputError, match="line break"):
+        container.plan(_spec(data, tmp_path / "out"), "img", host_uid=1000, host_gid=1000)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
+import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ddsp_launch
+from tests.conftest import BASE_IMAGE, ddsp_launch
 
 pytestmark = [pytest.mark.slow]
 SMALL = ("--batch-size", "2", "--steps-per-summary", "1000")
@@ -23,13 +24,15 @@ def _owned_by_host_user(folder: Path) -> bool:
 
 @pytest.mark.docker
 def test_a_container_trains_into_a_host_folder_owned_by_the_host_user(cpu_image, small_dataset, tmp_path):
-    out = tmp_path / "run"
-    proc = ddsp_launch("run", str(small_dataset), str(out), "--runtime", "docker", "--image", cpu_image,
+    data = tmp_path / "violin: take 1"  # a ':' broke the SRC:DST:MODE volume strings
+    shutil.copytree(small_dataset, data)
+    out = tmp_path / "run:1"
+    proc = ddsp_launch("run", str(data), str(out), "--runtime", "docker", "--image", cpu_image,
                        "--num-steps", "3", "--steps-per-save", "3", *SMALL, "--", "--log_every", "1", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     user = "1000:1000" if os.getuid() == 0 else f"{os.getuid()}:{os.getgid()}"  # never root in the container
     assert "runtime: docker" in proc.stderr and f"--user {user}" in proc.stderr
-    assert re.search(r"--volume \S+:/data:ro", proc.stderr)
+    assert f"--mount 'type=bind,source={data},target=/data,readonly'" in proc.stderr
     assert "step 3/3" in proc.stdout and (out / "ckpt-3.index").is_file()
     assert list(out.glob("operative_config-*.gin")) and list((out / "summaries" / "train").glob("events.out.tfevents.*"))
     assert _owned_by_host_user(out)
@@ -115,6 +118,38 @@ def test_gcs_data_and_outputs_from_a_container_with_credentials_mounted_read_onl
                        "--image", cpu_image, "--num-steps", "2", "--steps-per-save", "2", *SMALL,
                        env={"GOOGLE_APPLICATION_CREDENTIALS": str(adc)}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-    assert f"--volume {adc}:{CREDENTIALS_MOUNT}:ro" in proc.stderr and "--network host" in proc.stderr
+    assert f"--mount type=bind,source={adc},target={CREDENTIALS_MOUNT},readonly" in proc.stderr and "--network host" in proc.stderr
     names = set(gcs.list_objects(gcs.GcsUri.parse("gs://ddsp-docker-runs/runs/a"), client))
     assert {"runs/a/ckpt-2.index", "runs/a/checkpoint"} <= names
+
+
+@pytest.mark.docker
+def test_folders_whose_names_hold_colons_commas_and_quotes_are_mounted(docker_engine, tmp_path):
+    """Through the engine (the SDK's bind Mount) and through the printed `docker run` line run by
+    the docker CLI: the data folder is read-only at /data and the output folder writable at /output."""
+    from ddsp_launch.runtime.container import ContainerPlan, Mount
+
+    data = tmp_path / 'violin: take 1, "slow"'
+    data.mkdir()
+    (data / "notes.txt").write_text("a folder with : , and quotes in its name\n")
+    out = tmp_path / "out:1,2"
+    out.mkdir()
+    script = "cat /data/notes.txt; touch /data/x 2>/dev/null || echo read-only; echo written > /output/result"
+    plan = ContainerPlan(image=BASE_IMAGE, args=("-c", script), env=(), user=f"{os.getuid()}:{os.getgid()}", gpus=False,
+                         mounts=(Mount(str(data), "/data", True), Mount(str(out), "/output", False)),
+                         name=f"ddsp-launch-test-{uuid.uuid4().hex[:8]}", entrypoint=("sh",))
+    logs: list[bytes] = []
+    code = docker_engine.run(plan.image, list(plan.args), plan.sdk_create_kwargs(), plan.sdk_host_config(), logs.append)
+    assert (code, b"".join(logs).decode()) == (0, "a folder with : , and quotes in its name\nread-only\n")
+    assert (out / "result").read_text() == "written\n"
+    (out / "result").unlink()
+    cli = subprocess.run(plan.argv(), capture_output=True, text=True, timeout=120)
+    assert (cli.returncode, cli.stdout) == (0, "a folder with : , and quotes in its name\nread-only\n"), cli.stderr
+    assert (out / "result").read_text() == "written\n"
+    assert not (data / "x").exists()
+    # a folder the engine cannot mount is a clear error, not a traceback
+    from ddsp_launch.common.errors import ImageError
+
+    gone = ContainerPlan(**{**plan.__dict__, "mounts": (Mount(str(tmp_path / "gone:1"), "/data", True),)})
+    with pytest.raises(ImageError, match="the container did not start: .*gone:1"):
+        docker_engine.run(gone.image, list(gone.args), gone.sdk_create_kwargs(), gone.sdk_host_config(), logs.append)

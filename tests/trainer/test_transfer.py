@@ -366,7 +366,7 @@ def test_transfer_in_the_image_for_users_without_tensorflow(violin_model, flute,
     proc = ddsp_launch("transfer", str(run), str(flute / "ode_to_joy.wav"), "-o", str(out), "--statistics", str(stats),
                        "--runtime", "docker", "--image", cpu_image, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "runtime: docker" in proc.stderr + proc.stdout and ":ro" in proc.stderr + proc.stdout
+    assert "runtime: docker" in proc.stderr + proc.stdout and ",readonly" in proc.stderr + proc.stdout
     import soundfile as sf
 
     assert sf.info(str(out)).frames == sf.info(str(flute / "ode_to_joy.wav")).frames
