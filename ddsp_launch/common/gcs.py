@@ -145,6 +145,11 @@ def explain(exc: Exception, uri: GcsUri, doing: str) -> StorageError:
 
 def list_objects(uri: GcsUri, client) -> list[str]:
     """Object names under a prefix (``gs://b/dir``) or matching a glob (``gs://b/dir/*.wav``)."""
+    return [name for name, _, _ in describe_objects(uri, client)]
+
+
+def describe_objects(uri: GcsUri, client) -> list[tuple[str, int, str | None]]:
+    """(name, size, crc32c) of the objects ``list_objects`` names, sorted by name."""
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
     prefix = uri.glob_head if uri.has_glob else uri.folder
@@ -153,14 +158,15 @@ def list_objects(uri: GcsUri, client) -> list[str]:
         bucket = client.bucket(uri.bucket)
         if not bucket.exists():
             raise gexc.NotFound(f"bucket {uri.bucket}")
-        names = [b.name for b in client.list_blobs(uri.bucket, prefix=prefix) if not b.name.endswith("/")]
-        if not names and uri.path and not uri.has_glob and bucket.blob(uri.path).exists():
-            names = [uri.path]  # a single object
+        found = [(b.name, b.size or 0, b.crc32c) for b in client.list_blobs(uri.bucket, prefix=prefix) if not b.name.endswith("/")]
+        if not found and uri.path and not uri.has_glob:
+            single = bucket.get_blob(uri.path)
+            found = [(single.name, single.size or 0, single.crc32c)] if single is not None else []
     except gexc.GoogleAPICallError as exc:
         raise explain(exc, uri, "listing") from exc
     if pattern is not None:
-        names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-    return sorted(names)
+        found = [f for f in found if fnmatch.fnmatchcase(f[0], pattern)]
+    return sorted(found)
 
 
 def download(uri: GcsUri, dest: Path, client) -> Path:

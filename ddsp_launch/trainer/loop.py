@@ -9,8 +9,12 @@ shuffled (not only files), and a NaN loss stops the run before it is checkpointe
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import logging
 import math
+import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -29,6 +33,7 @@ log = logging.getLogger("ddsp_launch.trainer")
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
 SHUFFLE_BUFFER = 1000
 UPLOAD_GRACE_SECS = 20  # leaves time to exit within 30 s of SIGTERM
+CACHED_DATASETS = 3  # gs:// datasets kept in the local cache (most recently used)
 
 
 def say(text: str) -> None:
@@ -54,26 +59,57 @@ class _Stop:
         return EXIT_SIGTERM if self.signal == signal.SIGTERM else EXIT_SIGINT
 
 
-def stage_data(pattern: str, staging: Path) -> str:
-    """A local file pattern for the training data; gs:// records are downloaded first, into one
-    folder, at their names below the pattern's folder (``gcs.local_paths`` checks every name)."""
+def data_cache() -> Path:
+    """Where gs:// training data is kept between runs (DDSP_LAUNCH_CACHE, else ~/.cache/ddsp-launch)."""
+    root = os.environ.get("DDSP_LAUNCH_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "ddsp-launch")
+    return Path(root).expanduser() / "data"
+
+
+def stage_data(pattern: str, cache: Path, keep: int = CACHED_DATASETS) -> str:
+    """A local file pattern for the training data. gs:// records are downloaded once into a
+    cache folder named by their content (names, sizes and CRC32C), at their names below the
+    pattern's folder (``gcs.local_paths`` checks every name), and reused by later runs and
+    restarts; the ``keep`` most recently used datasets stay cached."""
     if not gcs.is_gcs(pattern):
         return pattern
     uri = gcs.GcsUri.parse(pattern)
     client = gcs.make_client()
-    names = gcs.list_objects(uri, client)
-    if not names:
+    objects = gcs.describe_objects(uri, client)
+    if not objects:
         raise gcs.StorageError(f"--file_pattern {pattern} matches no objects", "check the bucket and prefix")
-    folder = staging / "data"
+    names = [name for name, _, _ in objects]
+    key = hashlib.sha256(json.dumps([uri.bucket, objects]).encode()).hexdigest()[:16]
+    folder = cache / key
     targets = gcs.local_paths(uri.bucket, names, uri.folder, folder)
     nested = [n for n, t in zip(names, targets) if t.parent != folder]
     if nested:
         raise gcs.InputError(f"--file_pattern {pattern} matches records in subfolders ({', '.join(nested[:3])})",
                              "name the records of one folder, e.g. gs://BUCKET/DATASET/train.tfrecord*")
-    for name, target in zip(names, targets):
-        gcs.download(gcs.GcsUri(uri.bucket, name), target, client)
+    if folder.is_dir():
+        folder.touch()  # most recently used
+        say(f"reusing {len(names)} data files of {pattern} cached in {folder}")
+        return str(folder / "*")
+    cache.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".part", dir=cache))
+    try:
+        for name, target in zip(names, targets):
+            gcs.download(gcs.GcsUri(uri.bucket, name), part / target.name, client)
+        try:
+            os.replace(part, folder)  # complete: only now does the cache hold it
+        except OSError:  # another process cached the same data meanwhile
+            pass
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+    _evict(cache, keep)
     say(f"staged {len(names)} data files from {pattern} in {folder}")
     return str(folder / "*")
+
+
+def _evict(cache: Path, keep: int) -> None:
+    entries = sorted((p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def parse_gin(config: TaskConfig, file_pattern: str, restore_local: Path) -> None:
@@ -183,17 +219,20 @@ class Hypertune:
 def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     stop = _Stop()
+    staging = Path(tempfile.mkdtemp(prefix="ddsp-launch-"))  # local copies of gs:// outputs: removed at exit
     try:
-        return _train(config, info, paths, trial_id, stop)
+        return _train(config, info, paths, trial_id, stop, staging)
     except KeyboardInterrupt:
         say("stopped before training started; nothing to save")
         return stop.exit_code if stop.signal else EXIT_SIGINT
     except (gcs.StorageError, gcs.InputError) as exc:  # InputError: object names gcs.local_paths refuses
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _train(config, info, paths, trial_id, stop) -> int:
+def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     ddsp = import_ddsp()
     import gin  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
@@ -204,13 +243,12 @@ def _train(config, info, paths, trial_id, stop) -> int:
     strategy = make_strategy(info)  # first: MultiWorkerMirroredStrategy must precede other TF ops
     remote = any(gcs.is_gcs(p) for p in (paths.checkpoints, paths.summaries, paths.restore, paths.model))
     uploader = Uploader() if remote else None
-    staging = Path(tempfile.mkdtemp(prefix="ddsp-launch-"))
     ckpt_dir = OutputDir(paths.checkpoints, uploader, staging / "out")
     restore_dir = ckpt_dir if paths.restore == paths.checkpoints else OutputDir(paths.restore, uploader, staging / "restore")
     found = checkpoints.find_restorable(restore_dir)
     if restore_dir.remote is not None:
         _fetch_operative_configs(restore_dir)
-    local_pattern = stage_data(config.file_pattern, staging)
+    local_pattern = stage_data(config.file_pattern, data_cache())
     try:
         parse_gin(config, local_pattern, restore_dir.local)
     except (ValueError, KeyError, TypeError, IOError) as exc:

@@ -182,15 +182,24 @@ def test_trainer_data_staging_refuses_names(bucket, tmp_path):
     assert "ds/train.tfrecord-x/../../../staging-escape (an empty, '.' or '..' part)" in err.value.message
     assert f"ds/train.tfrecord-y/{tmp_path}/staging-abs-escape (an empty, '.' or '..' part)" in err.value.message
     assert not (tmp_path / "s" / "staging-escape").exists() and not (tmp_path / "staging-abs-escape").exists()
-    assert not (staging / "data").exists()
+    assert not staging.exists() or not any(staging.iterdir())
 
 
-def test_trainer_staging_keeps_good_names(bucket, tmp_path):
+def test_trainer_staging_keeps_good_names_and_caches_by_content(bucket, tmp_path):
     from ddsp_launch.trainer.loop import stage_data
 
     plant(bucket, ["ds/train.tfrecord-00000-of-00002", "ds/train.tfrecord-00001-of-00002", "ds/eval.tfrecord"])
-    assert stage_data(f"gs://{bucket.name}/ds/train.tfrecord*", tmp_path) == str(tmp_path / "data" / "*")
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["train.tfrecord-00000-of-00002", "train.tfrecord-00001-of-00002"]
+    pattern = f"gs://{bucket.name}/ds/train.tfrecord*"
+    staged = Path(stage_data(pattern, tmp_path))
+    assert staged.name == "*" and staged.parent.parent == tmp_path
+    assert sorted(p.name for p in staged.parent.iterdir()) == ["train.tfrecord-00000-of-00002", "train.tfrecord-00001-of-00002"]
+    (staged.parent / "train.tfrecord-00000-of-00002").write_bytes(b"seen")  # a second run must not fetch again
+    assert stage_data(pattern, tmp_path) == str(staged)
+    assert (staged.parent / "train.tfrecord-00000-of-00002").read_bytes() == b"seen"
+    bucket.blob("ds/train.tfrecord-00001-of-00002").upload_from_string(b"new content")
+    again = Path(stage_data(pattern, tmp_path, keep=1))  # other content: another cache entry; the old one evicted
+    assert again != staged and (again.parent / "train.tfrecord-00001-of-00002").read_bytes() == b"new content"
+    assert not staged.parent.exists() and [p.name for p in tmp_path.iterdir()] == [again.parent.name]
 
 
 def test_checkpoint_fetch_on_resume_refuses_names(bucket, tmp_path):

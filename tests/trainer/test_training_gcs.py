@@ -14,12 +14,12 @@ from ddsp_launch.common import gcs
 pytestmark = pytest.mark.slow
 
 
-def task(*args):
+def task(*args, env=None):
     return subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.task", *map(str, args)],
-                          capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600)
 
 
-def test_gcs_data_and_outputs_round_trip(gcs_emulator, small_dataset):
+def test_gcs_data_and_outputs_round_trip(gcs_emulator, small_dataset, tmp_path):
     client = gcs.make_client()
     bucket = client.create_bucket("ddsp-runs")
     for shard in small_dataset.glob("train.tfrecord*"):
@@ -27,9 +27,13 @@ def test_gcs_data_and_outputs_round_trip(gcs_emulator, small_dataset):
     common = ["--save_dir", "gs://ddsp-runs/runs/one", "--file_pattern", "gs://ddsp-runs/datasets/scales/train.tfrecord*",
               "--batch_size", "2", "--log_every", "1", "--steps_per_save", "2", "--steps_per_summary", "2",
               "--audio_summaries=false", "--checkpoints_to_keep", "2"]
-    first = task(*common, "--num_steps", "6")
+    (tmp_path / "tmp").mkdir()
+    env = {"TMPDIR": str(tmp_path / "tmp"), "DDSP_LAUNCH_CACHE": str(tmp_path / "cache")}
+    first = task(*common, "--num_steps", "6", env=env)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "uploads finished" in first.stdout
+    assert not list((tmp_path / "tmp").iterdir())  # the local copies of the outputs are gone at exit
+    assert len(list((tmp_path / "cache" / "data").iterdir())) == 1  # the data stays cached, by content
     names = set(gcs.list_objects(gcs.GcsUri.parse("gs://ddsp-runs/runs/one"), client))
     ckpts = {n for n in names if re.search(r"ckpt-\d+\.", n)}
     # keep 2: ckpt-2 was deleted remotely too; each kept one has its index and data
@@ -37,8 +41,9 @@ def test_gcs_data_and_outputs_round_trip(gcs_emulator, small_dataset):
     assert {"runs/one/checkpoint", "runs/one/operative_config-0.gin"} <= names
     assert any(n.startswith("runs/one/summaries/train/events.out.tfevents") for n in names)
 
-    second = task(*common, "--num_steps", "8")  # a new process: nothing staged locally
+    second = task(*common, "--num_steps", "8", env=env)  # a new process: no outputs staged locally, the data cached
     assert second.returncode == 0, second.stderr[-3000:]
+    assert re.search(r"reusing \d+ data files", second.stdout) and not list((tmp_path / "tmp").iterdir())
     assert re.search(r"resumed from .*ckpt-6 at step 6", second.stdout)
     assert "using the restored run's operative config" in second.stdout
     assert "runs/one/ckpt-8.index" in gcs.list_objects(gcs.GcsUri.parse("gs://ddsp-runs/runs/one"), client)
