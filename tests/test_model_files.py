@@ -51,7 +51,7 @@ def test_transfer_and_export_read_a_downloaded_vertex_folder_as_it_is(tmp_path):
     for name in [*checkpoint(4, folder="checkpoints/"), *checkpoint(8, shards=2, present=1, folder="checkpoints/"),
                  "checkpoints/operative_config-0.gin", "dataset_statistics.pkl"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"x")
+        (tmp_path / name).write_bytes(b"a.b = 1\n" if name.endswith(".gin") else b"x")  # the config is checked as gin
     found = ModelFolder.find(tmp_path)
     assert found.checkpoint == str(tmp_path / "checkpoints" / "ckpt-4")
     assert (found.operative_config, found.statistics) == (tmp_path / "checkpoints/operative_config-0.gin", tmp_path / "dataset_statistics.pkl")
