@@ -234,9 +234,12 @@ def register(app: typer.Typer) -> None:
                project: Optional[str] = PROJECT) -> None:
         """Upload to Cloud Storage, skipping files already there with the same checksum."""
         from ddsp_launch.adapters import storage
+        from ddsp_launch.cloud import discovery
         from ddsp_launch.common import gcs
 
         uri = gcs.GcsUri.parse(dest)
+        if region:
+            discovery.check_region(region)
         pairs = storage.plan_upload(src, uri)
         client = gcs.make_client(project)
         if region:
@@ -260,6 +263,8 @@ def register(app: typer.Typer) -> None:
         from ddsp_launch.adapters import storage
         from ddsp_launch.common import gcs
 
+        if dest.exists() and not dest.is_dir():
+            raise InputError(f"{dest} is a file", "give a folder to download into (a new one, or one of yours)")
         uri, dataset = _download_source(src, project, region)
         candidates = [statistics] if statistics else [f"{dataset}/{n}" for n in model_files.STATISTICS_NAMES] if dataset else []
         client = gcs.make_client(project)

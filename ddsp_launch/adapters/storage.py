@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ddsp_launch.common import gcs, model_files
-from ddsp_launch.common.errors import InputError, StorageError
+from ddsp_launch.common.errors import InputError, NothingThere, StorageError
 
 # Dual-region buckets and the regions they span (multi-regions are matched by prefix below).
 DUAL_REGIONS = {
@@ -110,7 +110,7 @@ def plan_download(src: gcs.GcsUri, client) -> list[tuple[str, int, str | None]]:
     except gexc.GoogleAPICallError as exc:
         raise gcs.explain(exc, src, "listing") from exc
     if not blobs:
-        raise StorageError(f"nothing under {src}", "check the path: `gcloud storage ls " + str(src) + "`")
+        raise NothingThere(f"nothing under {src}", "check the path: `gcloud storage ls " + str(src) + "`")
     return blobs
 
 

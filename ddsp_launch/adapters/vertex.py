@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ddsp_launch.cloud.jobs import TERMINAL_STATES
-from ddsp_launch.common.errors import CloudError
+from ddsp_launch.common.errors import CloudError, InputError
 
 VERTEX_ENDPOINT_ENV = "DDSP_LAUNCH_VERTEX_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "DDSP_LAUNCH_LOGGING_ENDPOINT"
@@ -125,7 +125,7 @@ class Vertex:
         if _NAME.match(ref):
             return ref
         if not re.match(r"^[0-9]+$", ref):
-            raise CloudError(f"{ref!r} is not a job id", "give the number `ddsp-launch jobs list` shows, or the full projects/.../customJobs/ID name")
+            raise InputError(f"{ref!r} is not a job id", "give the number `ddsp-launch jobs list` shows, or the full projects/.../customJobs/ID name")
         from googleapiclient.errors import HttpError  # noqa: PLC0415
 
         for collection in KINDS:

@@ -23,6 +23,10 @@ class InputError(LaunchError):
     exit_code = 2
 
 
+class NothingThere(InputError):
+    """A well-formed path the user named (a gs:// prefix, a pattern) under which there is nothing."""
+
+
 class StorageError(LaunchError):
     """Google Cloud Storage refused or failed a request."""
 

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ddsp_launch.common.errors import InputError, StorageError
+from ddsp_launch.common.errors import InputError, MissingDependencyError, NothingThere, StorageError  # noqa: F401 (NothingThere: for callers)
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 _GLOB_CHARS = set("*?[")
@@ -30,10 +30,10 @@ class GcsUri:
     @classmethod
     def parse(cls, uri: str) -> "GcsUri":
         if not is_gcs(uri):
-            raise StorageError(f"{uri!r} is not a gs:// URI", "write it as gs://BUCKET/PATH")
+            raise InputError(f"{uri!r} is not a gs:// URI", "write it as gs://BUCKET/PATH")
         bucket, _, path = uri[len("gs://"):].partition("/")
         if not _BUCKET_RE.match(bucket) or ".." in bucket:
-            raise StorageError(
+            raise InputError(
                 f"{uri!r}: {bucket!r} is not a valid bucket name",
                 "bucket names are 3-222 characters: lowercase letters, digits, '-', '_' and '.'",
             )
@@ -110,7 +110,7 @@ def make_client(project: str | None = None):
         from google.cloud import storage  # noqa: PLC0415
         from google.auth.exceptions import DefaultCredentialsError  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - dependency of the package
-        raise StorageError(f"google-cloud-storage is not installed ({exc})", "pip install google-cloud-storage") from exc
+        raise MissingDependencyError(f"google-cloud-storage is not installed ({exc})", "pip install google-cloud-storage") from exc
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
 
@@ -118,7 +118,7 @@ def make_client(project: str | None = None):
     try:
         return storage.Client(project=project)
     except DefaultCredentialsError as exc:
-        raise StorageError(
+        raise MissingDependencyError(
             "No Google Cloud credentials found for reading gs:// paths",
             "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
             "to a service-account key file",

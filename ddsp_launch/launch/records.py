@@ -96,7 +96,14 @@ def load(run_id: str) -> dict:
     path = runs_dir() / f"{run_id}.json"
     if not path.is_file():
         raise InputError(f"no run record {run_id!r} in {runs_dir()}", fix)
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        record = exc
+    if not isinstance(record, dict) or "id" not in record:
+        raise InputError(f"the run record {path} is damaged ({record if isinstance(record, Exception) else 'not a record'})",
+                         "move it away; the run's outputs are not affected")
+    return record
 
 
 def logdir(record: dict) -> str:

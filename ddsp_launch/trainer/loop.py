@@ -76,7 +76,7 @@ def stage_data(pattern: str, cache: Path, keep: int = CACHED_DATASETS) -> str:
     client = gcs.make_client()
     objects = gcs.describe_objects(uri, client)
     if not objects:
-        raise gcs.StorageError(f"--file_pattern {pattern} matches no objects", "check the bucket and prefix")
+        raise gcs.NothingThere(f"--file_pattern {pattern} matches no objects", "check the bucket and prefix")
     names = [name for name, _, _ in objects]
     key = hashlib.sha256(json.dumps([uri.bucket, objects]).encode()).hexdigest()[:16]
     folder = cache / key
@@ -225,7 +225,7 @@ def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str
     except KeyboardInterrupt:
         say("stopped before training started; nothing to save")
         return stop.exit_code if stop.signal else EXIT_SIGINT
-    except (gcs.StorageError, gcs.InputError) as exc:  # InputError: object names gcs.local_paths refuses
+    except (gcs.StorageError, gcs.InputError, gcs.MissingDependencyError) as exc:  # InputError: bad names, no objects
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:

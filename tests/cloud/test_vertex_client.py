@@ -6,7 +6,7 @@ import pytest
 
 from ddsp_launch.adapters import vertex
 from ddsp_launch.cloud import jobs
-from ddsp_launch.common.errors import CloudError
+from ddsp_launch.common.errors import CloudError, InputError
 
 IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "b" * 64
 STUDY = {"metrics": [{"metricId": "Loss", "goal": "MINIMIZE"}],
@@ -65,7 +65,7 @@ def test_resolve_unknown_id(fake_gcp, client):
     with pytest.raises(CloudError) as err:
         client.resolve("123")
     assert "no job 123 in project my-proj, region us-central1" in str(err.value)
-    with pytest.raises(CloudError, match="is not a job id"):
+    with pytest.raises(InputError, match="is not a job id"):  # a name the user typed: bad input (2)
         client.resolve("my-job")
 
 
