@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, tfrecord
 from ddsp_launch.common.errors import InputError, LaunchError
-from ddsp_launch.trainer.task import TaskConfig  # plain Python: the defaults of the trainer's flags
+from ddsp_launch.trainer import task
+from ddsp_launch.trainer.task import TaskConfig  # plain Python: the defaults of the trainer's flags, its flag checks
 
 RUNTIMES = ("auto", "docker", "process")
 DEVICES = ("cpu", "gpu")
@@ -45,6 +46,10 @@ class TrainingParams:
             raise InputError(f"learning-rate must be between 0 and 1, got {self.learning_rate}", "typical: 1e-4 to 1e-3")
         if self.early_stop_loss_value < 0:
             raise InputError(f"early-stop-loss-value must be >= 0, got {self.early_stop_loss_value}")
+        try:  # the trainer's own check, here before anything starts
+            task.check_gin(self.gin_files, self.gin_params)
+        except task.TaskError as exc:
+            raise InputError(str(exc).replace("--gin_file", "--gin-file").replace("--gin_param", "--gin-param")) from None
 
     def task_args(self) -> list[str]:
         args = [
@@ -128,16 +133,22 @@ def dataset_pattern(data: str) -> str:
     path = Path(data)
     if path.is_dir():
         if glob.glob(str(path / "train.tfrecord*")):
-            return str(path.resolve() / "train.tfrecord*")
-        if glob.glob(str(path / "*.tfrecord*")):
-            return str(path.resolve() / "*.tfrecord*")
-        raise InputError(
-            f"{data} holds no TFRecords (train.tfrecord*)",
-            f"prepare your audio first: ddsp-launch prepare {data} DATASET_DIR, then train on DATASET_DIR",
-        )
-    if glob.glob(data):
-        return str(Path(data).resolve()) if not any(c in data for c in "*?[") else os.path.abspath(data)
-    raise InputError(f"no dataset at {data}", "give a folder written by `ddsp-launch prepare`, or a TFRecord glob")
+            pattern = str(path.resolve() / "train.tfrecord*")
+        elif glob.glob(str(path / "*.tfrecord*")):
+            pattern = str(path.resolve() / "*.tfrecord*")
+        else:
+            raise InputError(
+                f"{data} holds no TFRecords (train.tfrecord*)",
+                f"prepare your audio first: ddsp-launch prepare {data} DATASET_DIR, then train on DATASET_DIR",
+            )
+    elif glob.glob(data):
+        pattern = str(Path(data).resolve()) if not any(c in data for c in "*?[") else os.path.abspath(data)
+    else:
+        raise InputError(f"no dataset at {data}", "give a folder written by `ddsp-launch prepare`, or a TFRecord glob")
+    records = [Path(p) for p in sorted(glob.glob(pattern))]
+    tfrecord.check(records, f"data {data}",
+                   "give a folder written by `ddsp-launch prepare` (prepare audio first: ddsp-launch prepare AUDIO DATASET_DIR)")
+    return pattern
 
 
 def check_ca_bundle(path: Path) -> Path:

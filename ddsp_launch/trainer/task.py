@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import math
 import os
 import sys
 from pathlib import Path
 
-from ddsp_launch.common import gin_rules
+from ddsp_launch.common import gcs, gin_rules, tfrecord, writable
+from ddsp_launch.common.errors import LaunchError
 
 DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
 EXIT_BAD_INPUT = 2
@@ -72,8 +74,8 @@ def _positive(kind):
             if kind is not int or not as_float.is_integer():
                 raise
             value = int(as_float)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be > 0{' and finite' if value > 0 else ''}, got {text}")
         return value
 
     parse.__name__ = kind.__name__
@@ -119,27 +121,80 @@ class TaskError(Exception):
         self.exit_code = exit_code
 
 
-def validate(args: argparse.Namespace) -> TaskConfig:
-    """Everything that can be checked without TensorFlow."""
-    gin_files = tuple(args.gin_file) if args.gin_file else DEFAULT_GIN_FILES
-    search = [Path(p) for p in args.gin_search_path]
+def _check_folder(flag: str, value: str | None, must_exist: bool = False) -> None:
+    """A folder flag: gs://BUCKET/PATH, or a local folder (existing, or one that can be made)."""
+    if value is None:
+        return
+    if gcs.is_gcs(value):
+        try:
+            gcs.GcsUri.parse(value)
+        except LaunchError as exc:
+            raise TaskError(f"{flag}: {exc.message}", exc.fix) from None
+        return
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise TaskError(f"{flag} {value} is a file, not a folder", "give a folder for checkpoints and summaries")
+    if must_exist and not path.is_dir():
+        raise TaskError(f"{flag} {value} does not exist", "give the folder of the run to resume from")
+    why = None if must_exist else writable.problem(path)
+    if why:
+        raise TaskError(f"{flag} {value}: {why}", "choose a folder you can write to")
+
+
+def _check_records(pattern: str) -> None:
+    """--file_pattern: a gs:// pattern well formed; a local one matching TFRecord files."""
+    fix = "prepare a dataset first (ddsp-launch prepare AUDIO DIR), then pass 'DIR/train.tfrecord*'"
+    if gcs.is_gcs(pattern):
+        _check_folder("--file_pattern", pattern)
+        return
+    matches = [Path(p) for p in sorted(glob.glob(os.path.expanduser(pattern)))] if pattern else []
+    if not matches:
+        raise TaskError(f"--file_pattern {pattern!r} matches no files", fix)
+    folders = [p for p in matches if p.is_dir()]
+    if folders:
+        raise TaskError(f"--file_pattern {pattern!r} matches the folder {folders[0]}, not TFRecord files",
+                        f"name the records in it: --file_pattern '{folders[0]}/train.tfrecord*'")
+    try:
+        tfrecord.check(matches, f"--file_pattern {pattern!r}", fix, examples=True)
+    except LaunchError as exc:
+        raise TaskError(exc.message, exc.fix) from None
+
+
+def check_gin(files, params, search_path=()) -> None:
+    """The gin flags: each file found (as a path, in ddsp's gin folder or a --gin_search_path;
+    ddsp's own names pass unchecked where ddsp is not installed, on a host without the training
+    stack), each binding one that gin's parser reads. Also asked by the host before a local run."""
+    search = [Path(p) for p in search_path]
     for path in search:
         if not path.is_dir():
             raise TaskError(f"--gin_search_path {path} is not a folder")
     base = gin_rules.ddsp_gin_dir()
-    for name in gin_files:
-        if name.startswith("gs://"):
+    for name in files:
+        if name.startswith("gs://") or (base is None and not Path(name).is_absolute() and not search):
             continue
         candidates = [Path(name)] + [d / name for d in ([base] if base else []) + search]
         if not any(c.is_file() for c in candidates):
             raise TaskError(f"--gin_file {name} not found (looked in ., {', '.join(str(d) for d in ([base] if base else []) + search)})",
                             "give a path to a .gin file, one of ddsp's (e.g. models/solo_instrument.gin), or add --gin_search_path")
-    for binding in args.gin_param:
+    for binding in params:
         if "=" not in binding:
             raise TaskError(f"--gin_param {binding!r} is not a binding", "write it as 'Name.parameter = value'")
-    if not args.file_pattern.startswith("gs://") and not glob.glob(os.path.expanduser(args.file_pattern)):
-        raise TaskError(f"--file_pattern {args.file_pattern!r} matches no files",
-                        "prepare a dataset first (ddsp-launch prepare AUDIO DIR), then pass 'DIR/train.tfrecord*'")
+        try:  # gin's own parser, as gin reads it later (no rule: the command line is the user's own)
+            gin_rules._statements(binding, f"--gin_param {binding!r}", "write it as 'Name.parameter = value'")
+        except LaunchError as exc:
+            raise TaskError(exc.message, exc.fix) from None
+
+
+def validate(args: argparse.Namespace) -> TaskConfig:
+    """Everything that can be checked without TensorFlow."""
+    _check_folder("--save_dir", args.save_dir)
+    _check_folder("--restore_dir", args.restore_dir, must_exist=True)
+    if not math.isfinite(args.early_stop_loss_value) or args.early_stop_loss_value < 0:
+        raise TaskError(f"--early_stop_loss_value must be a number >= 0, got {args.early_stop_loss_value}",
+                        "0 never stops early; a positive value stops when the windowed loss reaches it")
+    gin_files = tuple(args.gin_file) if args.gin_file else DEFAULT_GIN_FILES
+    check_gin(gin_files, args.gin_param, args.gin_search_path)
+    _check_records(args.file_pattern)
     if not args.hypertune_metric.strip():
         raise TaskError("--hypertune_metric must not be empty")
     return TaskConfig(

@@ -30,7 +30,9 @@ def run_task(*args, env=None):
 
 @pytest.fixture
 def records(tmp_path):
-    (tmp_path / "train.tfrecord-00000-of-00001").write_bytes(b"")
+    from ddsp_launch.common import tfrecord
+
+    (tmp_path / "train.tfrecord-00000-of-00001").write_bytes(tfrecord.frame(b"\x0a\x00"))  # an empty tf.train.Example, framed as TFRecordWriter does
     return str(tmp_path / "train.tfrecord*")
 
 
