@@ -67,11 +67,23 @@ def docker_check() -> tuple[Check, object]:
 def nvidia_check(engine) -> Check:
     runtimes = (engine.info().get("Runtimes") or {}) if engine is not None else {}
     if not has_nvidia_gpu():
-        return Check("nvidia", False, "no NVIDIA GPU found (nvidia-smi)", "train with --device cpu here, or on Vertex AI (--target vertex)")
+        return Check("nvidia", False, "no NVIDIA GPU found (nvidia-smi)",
+                     "train on this machine's CPU (ddsp-launch train --device cpu, ddsp-launch run --cpu), "
+                     "or on Vertex AI's GPUs (--target vertex); `ddsp-launch doctor --gpu` checks again")
     if engine is not None and "nvidia" not in runtimes:
         return Check("nvidia", False, "the Docker engine has no NVIDIA runtime",
                      "install the NVIDIA Container Toolkit and restart Docker (nvidia-ctk runtime configure --runtime=docker)")
     return Check("nvidia", True, "NVIDIA GPU and container runtime present")
+
+
+def gpu_checks(runtime: str) -> list[Check]:
+    """What a GPU run on this machine needs, before anything is built or started: an NVIDIA
+    GPU, and in Docker (``docker``, or ``auto`` when the engine answers) its NVIDIA runtime."""
+    checks, engine = [], None
+    if runtime in ("docker", "auto"):
+        docker, engine = docker_check()
+        checks += [docker] if runtime == "docker" else []
+    return checks + [nvidia_check(engine)]
 
 
 def disk_check(path: Path, need_gib: float) -> Check:

@@ -137,15 +137,14 @@ def check(settings: Settings):
 
 
 def preflight(settings: Settings) -> None:
-    """The quick checks of this machine before a launch: disk space, Docker + NVIDIA for
-    GPU runs in Docker, the project and credentials for Vertex AI. Raises with every failure."""
+    """The quick checks of this machine before a launch: disk space, an NVIDIA GPU (and in
+    Docker its runtime) for GPU runs here, the project and credentials for Vertex AI. Raises with every failure."""
     from ddsp_launch.launch import doctor
 
     out = Path(settings.output) if settings.output and not gcs.is_gcs(settings.output) else None
     checks = [doctor.disk_check(out or Path.cwd(), 5.0 if settings.target == "docker" else 1.0)]
-    if settings.target == "docker" and settings.device == "gpu":
-        docker, engine = doctor.docker_check()
-        checks += [docker, doctor.nvidia_check(engine)]
+    if not settings.is_cloud and settings.device == "gpu":
+        checks += doctor.gpu_checks(settings.target)  # never a CPU run recorded as a GPU one
     if settings.is_cloud:
         checks.append(doctor.project_check(settings.project))
         from ddsp_launch.adapters import vertex

@@ -59,6 +59,10 @@ def process_argv(spec: LocalRunSpec) -> list[str]:
 
 def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
     spec.validate()
+    if spec.device == "gpu":  # refused before any image is built, never trained on the CPU instead
+        from ddsp_launch.launch import doctor
+
+        doctor.require(doctor.gpu_checks(spec.runtime))
     runtime, engine = choose_runtime(spec, say)
     if runtime == "process":
         return _run_process(spec, say)
