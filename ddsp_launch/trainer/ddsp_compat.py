@@ -13,6 +13,7 @@ through ``TF_USE_LEGACY_KERAS=1``, which must be set before TensorFlow is import
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 import types
@@ -49,6 +50,19 @@ def _register_crepe_placeholder() -> None:
     sys.modules["crepe.core"] = core
 
 
+class _GinPackageProbes(logging.Filter):
+    """gin asks each of its file readers in turn whether a gin file exists; the reader for
+    files inside Python packages logs every miss as an error (``ERROR Path not found:
+    models/solo_instrument.gin``) although the next reader then opens the file. Those lines,
+    and that reader's other chatter, are dropped; gin's own errors still raise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
+
+
+_GIN_PROBES = _GinPackageProbes()
+
+
 def configure_environment() -> None:
     """Environment TensorFlow must see before it is first imported."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -58,6 +72,7 @@ def configure_environment() -> None:
 def import_ddsp():
     """Import and return ``ddsp`` (with ``ddsp.training`` loaded), crepe or not."""
     configure_environment()
+    logging.getLogger().addFilter(_GIN_PROBES)  # gin logs through the root logger; adding twice is a no-op
     if not crepe_available():
         _register_crepe_placeholder()
     import ddsp  # noqa: PLC0415

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import io
 import multiprocessing
 import os
 import shutil
@@ -17,7 +18,7 @@ import numpy as np
 
 from ddsp_launch import __version__
 from ddsp_launch.common import destinations, gcs
-from ddsp_launch.common.errors import InputError, Interrupted, StorageError
+from ddsp_launch.common.errors import InputError, Interrupted, MissingDependencyError
 from ddsp_launch.trainer.prepare import features, records, sources, windows
 
 F0_METHODS = ("auto", "pyin", "crepe")
@@ -51,10 +52,16 @@ class PrepareOptions:
         return self.workers or len(os.sched_getaffinity(0))
 
     def f0_method(self) -> str:
-        if self.f0 != "auto":
-            return self.f0
+        """The pitch tracker to use; --f0 crepe without crepe is refused here, before any work."""
         from ddsp_launch.trainer.ddsp_compat import crepe_available  # noqa: PLC0415
 
+        if self.f0 == "crepe" and not crepe_available():
+            raise MissingDependencyError(
+                "--f0 crepe: CREPE is not installed here",
+                "use --f0 pyin (or auto, which uses pYIN when CREPE is missing), or install CREPE where its "
+                "weights can be downloaded during the install: pip install crepe")
+        if self.f0 != "auto":
+            return self.f0
         return "crepe" if crepe_available() else "pyin"
 
 
@@ -147,7 +154,7 @@ def prepare(input_spec: str, output: str | Path, options: PrepareOptions = Prepa
     """Build a ddsp dataset in ``output``; returns its manifest."""
     reporter = reporter or Reporter()
     if gcs.is_gcs(str(output)):
-        raise StorageError(
+        raise InputError(
             f"prepare writes datasets to a local folder, not {output}",
             "prepare locally, then copy the folder to your bucket (gcloud storage cp -r DIR gs://BUCKET/DIR)",
         )
@@ -214,8 +221,10 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
     if options.statistics and "train" in writers:
         from ddsp_launch.trainer.prepare import stats  # noqa: PLC0415
 
-        reporter.message("computing dataset statistics")
-        stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples).name
+        used = min(counts["train"], options.max_statistics_examples)
+        reporter.message(f"computing dataset statistics over {used} of {counts['train']} train examples")
+        with contextlib.redirect_stdout(io.StringIO()):  # ddsp prints its provider's repr and a rounded-up count
+            stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples).name
     return _manifest(good, bad, per_source, writers, counts, options, f0_method, input_spec, stats_file)
 
 
