@@ -47,13 +47,34 @@ def default_output(command: str, ns: argparse.Namespace) -> Path | None:
     return ns.model / "export" if command == "export" and ns.output is None else None
 
 
+# prepare tracks pitch over 40-2100 Hz (E1-C7, under six octaves), the most a model can learn:
+# shifting a melody by more than four octaves takes any melody out of that range.
+MAX_OCTAVE_SHIFT = 4
+
+
+def octave_shift(text: str) -> str:
+    """--octave-shift: "auto", or a whole number of octaves within the range a model knows."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        octaves = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, or a whole number of octaves such as -1") from None
+    if abs(octaves) > MAX_OCTAVE_SHIFT:
+        raise argparse.ArgumentTypeError(
+            f"{octaves} octaves is out of range: -{MAX_OCTAVE_SHIFT} to {MAX_OCTAVE_SHIFT} (a model knows the pitches "
+            "of its training data, at most 40-2100 Hz; further than that no melody stays in its range)")
+    return str(octaves)
+
+
 def transfer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=_prog("transfer"), description="Play INPUT's melody with the instrument a model learned.")
     p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
     p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
-    p.add_argument("--octave-shift", default="auto", help="auto (toward the dataset's mean pitch) or a number of octaves")
+    p.add_argument("--octave-shift", default="auto", type=octave_shift,
+                   help=f"auto (toward the dataset's mean pitch) or a whole number of octaves, {-MAX_OCTAVE_SHIFT} to {MAX_OCTAVE_SHIFT}")
     p.add_argument("--no-loudness-matching", dest="match_loudness", action="store_false",
                    help="keep the input's loudness instead of mapping it to the dataset's")
     p.add_argument("--quiet-db", type=float, default=20.0, help="turn the space between notes down by this much (default 20)")
@@ -92,13 +113,12 @@ def check_destinations(command: str, ns: argparse.Namespace) -> None:
               for dest, role in PATH_ROLES[command].items() if role == "in"}
     if command == "transfer":
         outs = [ns.output, *(stem_paths(ns.output).values() if ns.stems else ()), *([ns.plot] if ns.plot else ())]
-        for out in outs:
+        for out in outs:  # each written as OUT.part first, then renamed
             destinations.check_file_output(out, inputs, "output")
-            destinations.check_apart(out.with_name(out.name + ".part"), inputs, "output's temporary file")
+            destinations.check_file_output(out.with_name(out.name + ".part"), inputs, "output's temporary file")
         return
     out = ns.output if ns.output is not None else default_output(command, ns)
-    for path in (out, out.with_name(out.name + ".part")):
-        destinations.check_apart(path, inputs, "export folder", allow=("inside",))
+    destinations.check_apart(out, inputs, "export folder", allow=("inside",))  # built in a fresh hidden folder beside it
     if out.exists() and not ns.force:
         raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
     destinations.check_replaceable(out, destinations.export_files(out, EXPORT_METADATA, STATISTICS_NAMES), "model export", "--force")

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import destinations, gin_rules, model_files
+from ddsp_launch.common import destinations, gin_rules, model_files, writable
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
 from ddsp_launch.trainer.prepare import stats as dataset_stats
@@ -170,16 +169,15 @@ def check_outputs(args) -> None:
     tool_args.check_destinations("transfer", args)
     for out in (args.output, args.plot):
         parent = out.parent if out is not None and str(out.parent) else Path(".")
-        if out is not None and (not parent.is_dir() or not os.access(parent, os.W_OK)):
-            raise InputError(f"cannot write {out}: {parent} is not a writable folder", "choose another output path")
+        why = None if out is None else "no such folder" if not parent.is_dir() else writable.problem(parent)
+        if why:
+            raise InputError(f"cannot write {out}: {parent} is not a writable folder ({why})", "choose another output path")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = transfer_parser().parse_args(argv)
     temps = {}  # the .part files, removed on failure: only once they are known to be ours
     try:
-        if args.octave_shift != "auto" and not re.match(r"^[+-]?\d+$", args.octave_shift):
-            raise InputError(f"--octave-shift {args.octave_shift!r}", "auto, or a whole number of octaves such as -1")
         check_outputs(args)
         temps = {"audio": args.output.with_name(args.output.name + ".part")}
         folder = ModelFolder.find(args.model, args.statistics)

@@ -146,7 +146,7 @@ def broken_model(run: Path, tmp: Path, drop: str) -> Path:
     ("empty", "holds no audio samples"),
     ("not-audio", "cannot be decoded"),
     ("unwritable", "is not a writable folder"),
-    ("bad-octave", "--octave-shift 'up'"),
+    ("bad-octave", "--octave-shift: 'up'"),
 ])
 def test_bad_inputs(violin_model, flute, tmp_path, case, message):
     import soundfile as sf
