@@ -35,9 +35,18 @@ def revision(api: tuple[str, str] = AIPLATFORM) -> str:
     return document(api)["revision"]
 
 
+def _locations() -> set[str]:
+    return {e["location"] for e in document(AIPLATFORM).get("endpoints", []) if e.get("location")}
+
+
+def _is_region(location: str) -> bool:
+    """A region is AREA-PLACEn (us-central1); ``us``, ``eu``, ``asia`` are multi-regions."""
+    return bool(re.fullmatch(r"[a-z]+-[a-z]+[0-9]+", location))
+
+
 def regions() -> tuple[str, ...]:
-    """The locations with a regional Vertex AI endpoint (the discovery document's list)."""
-    return tuple(sorted(e["location"] for e in document(AIPLATFORM).get("endpoints", []) if e.get("location")))
+    """The regions with a regional Vertex AI endpoint (the discovery document's list), where jobs run."""
+    return tuple(sorted(loc for loc in _locations() if _is_region(loc)))
 
 
 def accelerator_types() -> tuple[str, ...]:
@@ -45,15 +54,22 @@ def accelerator_types() -> tuple[str, ...]:
     return tuple(t for t in spec["enum"] if t != "ACCELERATOR_TYPE_UNSPECIFIED")
 
 
+MULTI_REGIONS = ("us", "eu", "asia")  # bucket locations spanning many regions: no job runs "in" one
+
+
 def check_region(region: str) -> str:
     known = regions()
-    if region not in known:
-        close = [r for r in known if r.split("-")[0] == region.split("-")[0]] or list(known)
-        raise InputError(
-            f"{region!r} is not a Vertex AI region (aiplatform v1, revision {revision()})",
-            "choose one of: " + ", ".join(close),
-        )
-    return region
+    if region in known:
+        return region
+    area = region.strip().lower().split("-")[0]
+    close = [r for r in known if r.split("-")[0] == {"eu": "europe"}.get(area, area)] or list(known)
+    if region.strip().lower() in MULTI_REGIONS or (region in _locations() and not _is_region(region)):
+        raise InputError(f"{region!r} is a multi-region location (a bucket's), not a Vertex AI region: a job runs in one "
+                         "region", "choose one of: " + ", ".join(close))
+    raise InputError(
+        f"{region!r} is not a Vertex AI region (aiplatform v1, revision {revision()})",
+        "choose one of: " + ", ".join(close),
+    )
 
 
 def check_accelerator(name: str) -> str:
