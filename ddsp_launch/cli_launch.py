@@ -170,8 +170,15 @@ train.__signature__ = inspect.signature(train).replace(
     + _flag_parameters())
 
 
+def _in_range(value, low, high, what: str):
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise typer.BadParameter(f"{value:g} is out of range: give {what}")
+    return value
+
+
 def web_cmd(
-    port: int = typer.Option(8765, help="port to listen on"),
+    port: int = typer.Option(8765, callback=lambda v: _in_range(v, 0, 65535, "a port from 0 to 65535 (0: any free one)"),
+                             help="port to listen on (0: any free one, printed)"),
     host: str = typer.Option("127.0.0.1", help="address to listen on (any other than this machine's loopback "
                              "reaches other machines)"),
     token: Optional[str] = typer.Option(None, envvar="DDSP_LAUNCH_WEB_TOKEN",
@@ -182,8 +189,10 @@ def web_cmd(
                                           "workspace and your home (repeatable)"),
     allow_host: list[str] = typer.Option([], help="a host name the server answers to, besides its address and "
                                          "localhost (repeatable; for --host 0.0.0.0)"),
-    max_upload_mb: float = typer.Option(float(DEFAULT_LIMIT_MB), help="largest audio file accepted, in MB"),
-    max_upload_total_mb: float = typer.Option(float(DEFAULT_TOTAL_MB), help="most MB one run's upload holds"),
+    max_upload_mb: float = typer.Option(float(DEFAULT_LIMIT_MB), callback=lambda v: _in_range(v, 0.001, 1e7, "MB above 0"),
+                                        help="largest audio file accepted, in MB"),
+    max_upload_total_mb: float = typer.Option(float(DEFAULT_TOTAL_MB), callback=lambda v: _in_range(v, 0.001, 1e9, "MB above 0"),
+                                              help="most MB one run's upload holds"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML of the server's own settings: image, base_image, "
                                           "push_to, project"),
     image: Optional[str] = typer.Option(None, help="the training image runs use (a page cannot choose it)"),

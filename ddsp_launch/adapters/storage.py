@@ -79,7 +79,7 @@ def upload(src: Path, dest: gcs.GcsUri, client, progress: Progress | None = None
     pairs = plan_upload(src, dest)
     try:
         remote = {b.name: b.crc32c for b in client.list_blobs(dest.bucket, prefix=dest.path.rstrip("/"))}
-    except gexc.GoogleAPICallError as exc:
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         raise gcs.explain(exc, dest, "listing") from exc
     done = Transfer([], [], 0)
     for path, uri in pairs:
@@ -89,7 +89,7 @@ def upload(src: Path, dest: gcs.GcsUri, client, progress: Progress | None = None
         else:
             try:
                 client.bucket(uri.bucket).blob(uri.path).upload_from_filename(str(path), checksum="crc32c")
-            except gexc.GoogleAPICallError as exc:
+            except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
                 raise gcs.explain(exc, uri, "uploading to") from exc
             done.sent.append(str(uri))
             done.bytes_sent += size
@@ -107,7 +107,7 @@ def plan_download(src: gcs.GcsUri, client) -> list[tuple[str, int, str | None]]:
         if not client.bucket(src.bucket).exists():
             raise gexc.NotFound(f"bucket {src.bucket}")
         blobs = [(b.name, b.size or 0, b.crc32c) for b in client.list_blobs(src.bucket, prefix=prefix) if not b.name.endswith("/")]
-    except gexc.GoogleAPICallError as exc:
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         raise gcs.explain(exc, src, "listing") from exc
     if not blobs:
         raise NothingThere(f"nothing under {src}", "check the path: `gcloud storage ls " + str(src) + "`")
@@ -172,7 +172,7 @@ def check_bucket(uri: gcs.GcsUri, region: str, client, allow_cross_region: bool 
     try:
         bucket = client.get_bucket(uri.bucket)
         next(iter(client.list_blobs(uri.bucket, max_results=1)), None)  # can we read it?
-    except gexc.GoogleAPICallError as exc:
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         raise gcs.explain(exc, uri, "checking") from exc
     location = bucket.location or ""
     if not allow_cross_region and not region_matches(location, region):

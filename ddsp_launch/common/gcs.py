@@ -128,6 +128,9 @@ def make_client(project: str | None = None):
 def explain(exc: Exception, uri: GcsUri, doing: str) -> StorageError:
     from google.api_core import exceptions as gexc  # noqa: PLC0415
 
+    if isinstance(exc, gexc.RetryError):  # no answer at all, retried until the deadline
+        return StorageError(f"Cloud Storage did not answer while {doing} {uri} ({exc.cause or exc})",
+                            "check the network connection (or STORAGE_EMULATOR_HOST), then try again")
     if isinstance(exc, gexc.NotFound):
         return StorageError(
             f"Bucket gs://{uri.bucket} does not exist (while {doing} {uri})",
@@ -162,7 +165,7 @@ def describe_objects(uri: GcsUri, client) -> list[tuple[str, int, str | None]]:
         if not found and uri.path and not uri.has_glob:
             single = bucket.get_blob(uri.path)
             found = [(single.name, single.size or 0, single.crc32c)] if single is not None else []
-    except gexc.GoogleAPICallError as exc:
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         raise explain(exc, uri, "listing") from exc
     if pattern is not None:
         found = [f for f in found if fnmatch.fnmatchcase(f[0], pattern)]
@@ -177,7 +180,7 @@ def download(uri: GcsUri, dest: Path, client) -> Path:
     tmp = dest.with_name(dest.name + ".part")
     try:
         client.bucket(uri.bucket).blob(uri.path).download_to_filename(str(tmp))
-    except gexc.GoogleAPICallError as exc:
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
         tmp.unlink(missing_ok=True)
         raise explain(exc, uri, "downloading") from exc
     os.replace(tmp, dest)

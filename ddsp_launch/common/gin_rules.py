@@ -89,7 +89,7 @@ class _Delegate(config_parser.ParserDelegate):
         return Macro(macro_name)
 
 
-def _statements(text: str, where: str, fix: str = FIX) -> list:
+def parse_statements(text: str, where: str, fix: str = FIX) -> list:
     try:
         return list(config_parser.ConfigParser(text, _Delegate()))
     except (SyntaxError, tokenize.TokenError, ValueError) as exc:
@@ -148,7 +148,7 @@ def check_text(text: str, where: str, registry: bool = False, fix: str = FIX) ->
     """``text`` if every statement in it passes the rule, else an InputError naming each refused one.
     ``registry``: also require references to name configurables in gin's registry (with ddsp imported)."""
     refused = [f"line {s.location.line_num}: {s.location.line_content.strip()}  ({why})"
-               for s in _statements(text, where, fix) if (why := _refusal(s, registry))]
+               for s in parse_statements(text, where, fix) if (why := _refusal(s, registry))]
     if refused:
         more = f"\n  ... and {len(refused) - 5} more" if len(refused) > 5 else ""
         raise InputError(f"{where}: gin refused:\n  " + "\n  ".join(refused[:5]) + more, fix)
@@ -159,7 +159,7 @@ def check_binding(binding: str, where: str) -> str:
     """One gin binding (a gin_param from a page or a config file): one line, one statement, no ``#``."""
     if any(c in binding for c in "\r\n#"):
         raise InputError(f"{where}: gin binding {binding!r} refused (a binding is one line, without '#')", FIX)
-    statements = _statements(binding, f"{where}: gin binding {binding!r}")
+    statements = parse_statements(binding, f"{where}: gin binding {binding!r}")
     if len(statements) != 1:
         raise InputError(f"{where}: gin binding {binding!r} refused (write one binding per --gin-param)", FIX)
     why = _refusal(statements[0], registry=False)

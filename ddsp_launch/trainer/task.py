@@ -180,7 +180,7 @@ def check_gin(files, params, search_path=()) -> None:
         if "=" not in binding:
             raise TaskError(f"--gin_param {binding!r} is not a binding", "write it as 'Name.parameter = value'")
         try:  # gin's own parser, as gin reads it later (no rule: the command line is the user's own)
-            gin_rules._statements(binding, f"--gin_param {binding!r}", "write it as 'Name.parameter = value'")
+            gin_rules.parse_statements(binding, f"--gin_param {binding!r}", "write it as 'Name.parameter = value'")
         except LaunchError as exc:
             raise TaskError(exc.message, exc.fix) from None
 

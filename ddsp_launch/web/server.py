@@ -3,6 +3,7 @@ the routes, open the browser, run uvicorn."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import secrets
@@ -42,8 +43,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_port(host: str, port: int) -> None:
-    """Refuse a port another program holds, before anything starts."""
+def check_port(host: str, port: int) -> int:
+    """Refuse a port another program holds, before anything starts; returns the port (for 0:
+    the free one the system chose, which the URL, the Origin check and the cookie then use)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -51,7 +53,9 @@ def check_port(host: str, port: int) -> None:
             s.bind((host, port))
         except OSError as exc:
             raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                             f"another program holds the port: choose another with --port (e.g. --port {port + 1})") from None
+                             f"another program holds the port: choose another with --port (e.g. --port {port + 1}, "
+                             "or --port 0 for any free one)") from None
+        return s.getsockname()[1]
 
 
 def token_for(token: str | None) -> str:
@@ -97,7 +101,7 @@ def serve(o: Options, say) -> None:
     import uvicorn  # noqa: PLC0415
 
     token = token_for(o.token)
-    check_port(o.host, o.port)
+    o = dataclasses.replace(o, port=check_port(o.host, o.port))
     private.private_dir(o.workspace)
     app = build(o, token)
     address = url(o.host, o.port, token)

@@ -107,3 +107,12 @@ def test_download_never_replaces_a_file_with_other_content(client, tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(InputError, match="is a file"):
         storage.download(dest, tmp_path / "afile", client)
+
+
+def test_no_answer_from_cloud_storage_is_a_clear_error():
+    """A client that gets no answer retries until its deadline, then raises RetryError: named, not a traceback."""
+    from google.api_core import exceptions as gexc
+
+    err = gcs.explain(gexc.RetryError("Deadline of 120.0s exceeded", ConnectionRefusedError("refused")),
+                      gcs.GcsUri("b", "x"), "listing")
+    assert isinstance(err, StorageError) and "did not answer while listing gs://b/x" in err.message and "refused" in err.message

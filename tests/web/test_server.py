@@ -75,3 +75,36 @@ def test_the_servers_own_settings_come_from_its_config_file(tmp_path, serve):
                           env={"DDSP_LAUNCH_HOME": str(tmp_path / "other-home")}, timeout=60)
     assert refused.returncode == 2 and "batch_size is chosen on the page" in refused.stderr
     assert "keep only image, base_image, push_to, project" in refused.stderr
+
+
+def test_port_zero_serves_on_the_free_port_it_prints(tmp_path):
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    log = tmp_path / "web0.log"
+    env = {"DDSP_LAUNCH_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "ddsp-launch"), "web", "--port", "0", "--no-browser",
+                             "--token", TOKEN], stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := re.findall(r"http://127\.0\.0\.1:(\d+)/\?token=", log.read_text())) and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        port = int(found[0])
+        assert port != 0
+        while time.monotonic() < deadline:  # the printed port is the one that answers
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/api/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    assert r.status == 200 and r.read() == b"[]"
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the printed port never answered")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
