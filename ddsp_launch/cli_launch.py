@@ -43,9 +43,9 @@ def interactive(yes: bool) -> bool:
 
 
 def _last_path() -> Path:
-    from ddsp_launch.image.build import state_dir
+    from ddsp_launch.common import paths
 
-    return state_dir() / "last-answers.yaml"
+    return paths.last_answers()
 
 
 def _with_last_answers(s: st.Settings) -> st.Settings:
@@ -201,10 +201,10 @@ def web_cmd(
     project: Optional[str] = typer.Option(None, help="the Google Cloud project billed (a page cannot choose it)"),
 ) -> None:
     """Start the web interface: upload audio, launch and watch runs, download the model, hear it."""
-    from ddsp_launch.image.build import state_dir
+    from ddsp_launch.common import paths
     from ddsp_launch.web import policy, server, uploads
 
-    space = (workspace or state_dir() / "web").resolve()
+    space = (workspace or paths.web_workspace()).resolve()
     own = policy.server_settings({"image": image, "base_image": base_image, "push_to": push_to, "project": project}, config)
     options = server.Options(
         host, port, space, token, policy.Policy(policy.allowed_roots(space, allow_root), own),
@@ -283,11 +283,12 @@ def runs_list(ctx: typer.Context) -> None:
     """List run records, newest first."""
     if ctx.invoked_subcommand is not None:
         return
+    from ddsp_launch.common import paths
     from ddsp_launch.launch import records
 
     rows = records.all_records()
     if not rows:
-        typer.echo(f"no runs recorded yet (records go to {records.runs_dir()})")
+        typer.echo(f"no runs recorded yet (records go to {paths.runs_dir()})")
         return
     typer.echo(f"{'ID':<32} {'TARGET':<8} {'STATE':<12} {'CREATED':<26} OUTPUT")
     for rec in rows:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs, tfrecord
+from ddsp_launch.common import gcs, image_refs, tfrecord
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer import task
 from ddsp_launch.trainer.task import TaskConfig  # plain Python: the defaults of the trainer's flags, its flag checks
@@ -21,7 +20,6 @@ RUNTIMES = ("auto", "docker", "process")
 DEVICES = ("cpu", "gpu")
 _PEM = b"-----BEGIN CERTIFICATE-----"
 _CA_ENV = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
-_IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-zA-Z0-9_.-]+)*(@sha256:[0-9a-f]{64})?$")
 
 
 @dataclass(frozen=True)
@@ -109,8 +107,8 @@ class LocalRunSpec:
             parent = next((p for p in [out, *out.parents] if p.exists()), None)
             if parent is not None and not os.access(parent, os.W_OK):
                 raise InputError(f"output {self.output}: {parent} is not writable", "choose a folder you can write to")
-        if self.image is not None and not _IMAGE_REF.match(self.image):
-            raise InputError(f"{self.image!r} is not an image reference", "e.g. ddsp-launch:cpu-0123abcd or REGISTRY/NAME:TAG")
+        if self.image is not None:
+            image_refs.check_reference(self.image)
         if self.ca_bundle is not None:
             check_ca_bundle(self.ca_bundle)
         return self

@@ -21,9 +21,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, paths
 from ddsp_launch.common.errors import MissingDependencyError
-from ddsp_launch.image.build import state_dir
 
 FIRST_PORT = 6006
 
@@ -45,12 +44,12 @@ class Board:
 
 
 def boards_dir() -> Path:
-    return state_dir() / "tensorboard"
+    return paths.boards_dir()
 
 
 def cache_for(uri: str) -> Path:
     parsed = gcs.GcsUri.parse(uri)
-    return state_dir() / "tensorboard-cache" / parsed.bucket / parsed.path.strip("/")
+    return paths.boards_cache() / parsed.bucket / parsed.path.strip("/")
 
 
 def answers(board: Board, timeout: float = 2.0) -> dict | None:

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from ddsp_launch.cloud.jobs import TERMINAL_STATES
 from ddsp_launch.common.errors import CloudError, InputError
 
 VERTEX_ENDPOINT_ENV = "DDSP_LAUNCH_VERTEX_ENDPOINT"
 LOGGING_ENDPOINT_ENV = "DDSP_LAUNCH_LOGGING_ENDPOINT"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 KINDS = {"customJobs": "CustomJob", "hyperparameterTuningJobs": "HyperparameterTuningJob"}
+TERMINAL_STATES = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
 _NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/(customJobs|hyperparameterTuningJobs)/([^/]+)$")
 
 

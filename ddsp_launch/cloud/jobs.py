@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ddsp_launch.cloud import discovery
 from ddsp_launch.cloud.machines import Machine, check as check_machine
 from ddsp_launch.cloud.study import Study, parse as parse_study
-from ddsp_launch.common import gcs
+from ddsp_launch.common import gcs, image_refs
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.spec import TrainingParams, dataset_pattern, parse_gcs
 
@@ -31,7 +31,6 @@ _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _SERVICE_ACCOUNT = re.compile(r"^[a-z0-9-]+@[a-z0-9.-]+\.iam\.gserviceaccount\.com$|^[0-9]+-compute@developer\.gserviceaccount\.com$")
-TERMINAL_STATES = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
 
 
 @dataclass(frozen=True)
@@ -195,13 +194,11 @@ class CloudJobSpec:
 
 
 def _check_image(image: str) -> None:
-    from ddsp_launch.adapters.registry import is_container_registry, split  # noqa: PLC0415
-
-    host, _ = split(image.split("@")[0])
+    host, _ = image_refs.split(image.split("@")[0])
     if host == "docker.io" or host.startswith(("localhost", "127.")):
         raise InputError(f"image {image!r} is not in a registry Vertex AI can pull from",
                          "push it first: ddsp-launch build --gpu --push REGION-docker.pkg.dev/PROJECT/REPO/ddsp, then pass the printed reference")
-    if is_container_registry(host):
+    if image_refs.is_container_registry(host):
         raise InputError(f"{host} (Container Registry) is shut down", "push to Artifact Registry: REGION-docker.pkg.dev/PROJECT/REPO/IMAGE")
 
 

@@ -8,7 +8,6 @@ registry that already has the tag is not pushed to again. Every build leaves a r
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import time
 from dataclasses import asdict, dataclass
@@ -16,17 +15,11 @@ from pathlib import Path
 
 from ddsp_launch.adapters import registry
 from ddsp_launch.adapters.docker_engine import Engine, Progress
-from ddsp_launch.common import private
+from ddsp_launch.common import image_refs, paths
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.image import context, dockerfile
 
 LOCAL_REPOSITORY = "ddsp-launch"
-
-
-def state_dir() -> Path:
-    """Where records go: $DDSP_LAUNCH_HOME, else ~/.local/share/ddsp-launch (0700: see common/private)."""
-    home = os.environ.get("DDSP_LAUNCH_HOME")
-    return private.private_dir(Path(home) if home else Path.home() / ".local" / "share" / "ddsp-launch")
 
 
 @dataclass(frozen=True)
@@ -41,7 +34,7 @@ class BuildSpec:
         if self.variant not in dockerfile.VARIANTS:
             raise InputError(f"unknown image variant {self.variant!r}", "choose --gpu or --cpu")
         if self.push_to:
-            registry.validate_repository(self.push_to)
+            image_refs.validate_repository(self.push_to)
         return self
 
 
@@ -109,7 +102,7 @@ def build(plan_: BuildPlan, engine: Engine, progress: Progress, warn: Progress =
     spec = plan_.spec
     # Credentials first: a bad password or missing ADC fails before anything is built.
     auth = registry.credentials_for(spec.push_to, spec.registry_user) if spec.push_to else None
-    if auth is not None and spec.push_to and not registry.is_artifact_registry(spec.push_to):
+    if auth is not None and spec.push_to and not image_refs.is_artifact_registry(spec.push_to):
         engine.check_login(auth)
 
     image_id = engine.image_id(plan_.local_ref)
@@ -135,7 +128,7 @@ def build(plan_: BuildPlan, engine: Engine, progress: Progress, warn: Progress =
 
 
 def write_record(result: BuildResult) -> Path:
-    folder = state_dir() / "images"
+    folder = paths.images_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{result.image.rsplit(':', 1)[1]}.json"
     record = {k: v for k, v in asdict(result).items() if k != "record"}

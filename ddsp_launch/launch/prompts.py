@@ -165,7 +165,7 @@ def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
 
 
 def _check_repository(text: str) -> None:
-    from ddsp_launch.adapters.registry import validate_repository
+    from ddsp_launch.common.image_refs import validate_repository
 
     validate_repository(text.strip())
 

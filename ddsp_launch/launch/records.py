@@ -17,15 +17,10 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from ddsp_launch.common import gcs, private
+from ddsp_launch.common import gcs, paths, private
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.image.build import state_dir
 
 RECORD_NAME = "ddsp-launch-run.json"
-
-
-def runs_dir() -> Path:
-    return state_dir() / "runs"
 
 
 def now() -> str:
@@ -68,7 +63,7 @@ def fingerprint(data: str) -> str | None:
 
 def write(record: dict) -> Path:
     """Write (or rewrite) the record atomically, 0600 in a 0700 folder; also beside local outputs."""
-    path = private.private_dir(runs_dir()) / f"{record['id']}.json"
+    path = private.private_dir(paths.runs_dir()) / f"{record['id']}.json"
     _atomic(path, record)
     output = record.get("settings", {}).get("output")
     if output and not gcs.is_gcs(output) and Path(output).is_dir():
@@ -93,9 +88,9 @@ def load(run_id: str) -> dict:
     fix = "copy an id from `ddsp-launch runs` (e.g. 20261125-094511-auto-6e5d)"
     if not valid_id(run_id):
         raise InputError(f"{run_id!r} is not a run id (letters, digits, '-', '_' and '.', no '/')", fix)
-    path = runs_dir() / f"{run_id}.json"
+    path = paths.runs_dir() / f"{run_id}.json"
     if not path.is_file():
-        raise InputError(f"no run record {run_id!r} in {runs_dir()}", fix)
+        raise InputError(f"no run record {run_id!r} in {paths.runs_dir()}", fix)
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -110,14 +105,14 @@ def logdir(record: dict) -> str:
     """Where a run's TensorBoard logs are (Vertex AI writes them under logs/)."""
     board = record.get("tensorboard") or {}
     return board.get("source") or board.get("logdir") \
-        or record["output"].rstrip("/") + ("/logs" if record.get("target") == "vertex" else "/summaries")
+        or paths.join(record["output"], paths.VERTEX_LOGS if record.get("target") == "vertex" else paths.SUMMARIES)
 
 
 def all_records() -> list[dict]:
-    if not runs_dir().is_dir():
+    if not paths.runs_dir().is_dir():
         return []
     out = []
-    for path in sorted(runs_dir().glob("*.json"), reverse=True):
+    for path in sorted(paths.runs_dir().glob("*.json"), reverse=True):
         try:
             out.append(json.loads(path.read_text()))
         except ValueError:

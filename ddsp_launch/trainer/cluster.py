@@ -13,6 +13,8 @@ import dataclasses
 import json
 from typing import Mapping
 
+from ddsp_launch.common import paths
+
 _POOL_NAMES = {"workerpool0": "chief", "workerpool1": "worker", "workerpool2": "ps", "workerpool3": "evaluator"}
 
 
@@ -90,10 +92,7 @@ def output_paths(save_dir: str | None, restore_dir: str | None, env: Mapping[str
     if not checkpoints:
         raise ClusterConfigError("--save_dir is required (or AIP_CHECKPOINT_DIR, which Vertex AI sets)")
     base = save_dir or checkpoints
-    summaries = env.get("AIP_TENSORBOARD_LOG_DIR") or _join(base, "summaries", "train")
+    summaries = env.get("AIP_TENSORBOARD_LOG_DIR") or paths.join(base, *paths.TRAIN_SUMMARIES)
     model = env.get("AIP_MODEL_DIR") or base
     return OutputPaths(checkpoints, summaries, model, restore_dir or checkpoints)
 
-
-def _join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])

@@ -22,12 +22,13 @@ import time
 from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules
+from ddsp_launch.common.paths import data_cache
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
 from ddsp_launch.trainer.ddsp_compat import import_ddsp
 from ddsp_launch.trainer.outputs import OutputDir, Uploader
-from ddsp_launch.trainer.task import TaskConfig
+from ddsp_launch.trainer.config import TaskConfig
 
 log = logging.getLogger("ddsp_launch.trainer")
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -57,12 +58,6 @@ class _Stop:
     @property
     def exit_code(self) -> int:
         return EXIT_SIGTERM if self.signal == signal.SIGTERM else EXIT_SIGINT
-
-
-def data_cache() -> Path:
-    """Where gs:// training data is kept between runs (DDSP_LAUNCH_CACHE, else ~/.cache/ddsp-launch)."""
-    root = os.environ.get("DDSP_LAUNCH_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "ddsp-launch")
-    return Path(root).expanduser() / "data"
 
 
 def stage_data(pattern: str, cache: Path, keep: int = CACHED_DATASETS) -> str:

@@ -27,31 +27,9 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
+from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
 
-DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
 EXIT_BAD_INPUT = 2
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskConfig:
-    save_dir: str | None
-    restore_dir: str | None
-    file_pattern: str
-    batch_size: int = 32
-    learning_rate: float = 3e-4
-    num_steps: int = 30000
-    steps_per_summary: int = 300
-    steps_per_save: int = 300
-    checkpoints_to_keep: int = 5
-    early_stop_loss_value: float = 0.0
-    early_stop_window: int = 100
-    hypertune: bool = False
-    hypertune_metric: str = "Loss"
-    gin_file: tuple[str, ...] = DEFAULT_GIN_FILES
-    gin_param: tuple[str, ...] = ()
-    gin_search_path: tuple[str, ...] = ()
-    log_every: int = 10
-    audio_summaries: bool = True
 
 
 def _bool(text: str) -> bool:
@@ -93,24 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save_dir", help="checkpoints, operative config and summaries (local or gs://)")
     p.add_argument("--restore_dir", help="resume from here instead of save_dir (default: save_dir)")
     p.add_argument("--file_pattern", required=True, help="training TFRecords, e.g. 'data/ds/train.tfrecord*' (local or gs://)")
-    p.add_argument("--batch_size", type=_positive(int), default=32)
-    p.add_argument("--learning_rate", type=_positive(float), default=3e-4)
-    p.add_argument("--num_steps", type=_positive(int), default=30000, help="train until this global step")
-    p.add_argument("--steps_per_summary", type=_positive(int), default=300)
-    p.add_argument("--steps_per_save", type=_positive(int), default=300)
-    p.add_argument("--checkpoints_to_keep", type=_positive(int), default=5)
-    p.add_argument("--early_stop_loss_value", type=float, default=0.0,
+    p.add_argument("--batch_size", type=_positive(int), default=default("batch_size"))
+    p.add_argument("--learning_rate", type=_positive(float), default=default("learning_rate"))
+    p.add_argument("--num_steps", type=_positive(int), default=default("num_steps"), help="train until this global step")
+    p.add_argument("--steps_per_summary", type=_positive(int), default=default("steps_per_summary"))
+    p.add_argument("--steps_per_save", type=_positive(int), default=default("steps_per_save"))
+    p.add_argument("--checkpoints_to_keep", type=_positive(int), default=default("checkpoints_to_keep"))
+    p.add_argument("--early_stop_loss_value", type=float, default=default("early_stop_loss_value"),
                    help="stop when the mean total loss over --early_stop_window steps falls to this (0: never)")
-    p.add_argument("--early_stop_window", type=_positive(int), default=100)
-    p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=False,
+    p.add_argument("--early_stop_window", type=_positive(int), default=default("early_stop_window"))
+    p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=default("hypertune"),
                    help="report the windowed mean loss with cloudml-hypertune")
-    p.add_argument("--hypertune_metric", default="Loss", help="metric tag; must equal the study's metricId (default: Loss)")
+    p.add_argument("--hypertune_metric", default=default("hypertune_metric"), help="metric tag; must equal the study's metricId (default: Loss)")
     p.add_argument("--gin_file", action="append", default=None,
                    help=f"gin config, repeatable (default: {' + '.join(DEFAULT_GIN_FILES)})")
     p.add_argument("--gin_param", action="append", default=[], help="gin binding, repeatable, e.g. 'batch_size = 16'")
     p.add_argument("--gin_search_path", action="append", default=[], help="extra folder for gin files, repeatable")
-    p.add_argument("--log_every", type=_positive(int), default=10, help="print progress every N steps")
-    p.add_argument("--audio_summaries", type=_bool, nargs="?", const=True, default=True,
+    p.add_argument("--log_every", type=_positive(int), default=default("log_every"), help="print progress every N steps")
+    p.add_argument("--audio_summaries", type=_bool, nargs="?", const=True, default=default("audio_summaries"),
                    help="write original and reconstructed audio to TensorBoard at each summary")
     return p
 
@@ -197,15 +175,9 @@ def validate(args: argparse.Namespace) -> TaskConfig:
     _check_records(args.file_pattern)
     if not args.hypertune_metric.strip():
         raise TaskError("--hypertune_metric must not be empty")
-    return TaskConfig(
-        save_dir=args.save_dir, restore_dir=args.restore_dir, file_pattern=args.file_pattern,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, num_steps=args.num_steps,
-        steps_per_summary=args.steps_per_summary, steps_per_save=args.steps_per_save,
-        checkpoints_to_keep=args.checkpoints_to_keep, early_stop_loss_value=args.early_stop_loss_value,
-        early_stop_window=args.early_stop_window, hypertune=args.hypertune, hypertune_metric=args.hypertune_metric,
-        gin_file=gin_files, gin_param=tuple(args.gin_param), gin_search_path=tuple(args.gin_search_path),
-        log_every=args.log_every, audio_summaries=args.audio_summaries,
-    )
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TaskConfig)}  # flag names are field names
+    values.update(gin_file=gin_files, gin_param=tuple(args.gin_param), gin_search_path=tuple(args.gin_search_path))
+    return TaskConfig(**values)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs, model_files, private
+from ddsp_launch.common import gcs, model_files, paths, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records
 from ddsp_launch.launch import settings as st
@@ -32,7 +32,7 @@ STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+total_loss (\S+)", re.M)
 
 
 def log_path(run_id: str) -> Path:
-    return records.runs_dir() / f"{run_id}.log"
+    return paths.runs_dir() / f"{run_id}.log"
 
 
 def check_id(run_id: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from ddsp_launch.adapters import registry
 from ddsp_launch.adapters.docker_engine import registry_error
+from ddsp_launch.common import image_refs
 from ddsp_launch.common.errors import ImageError, InputError
 
 
@@ -19,7 +20,7 @@ from ddsp_launch.common.errors import ImageError, InputError
      "ghcr.io/me/ddsp-launch", "me/ddsp-launch"],
 )
 def test_valid_repositories(repo):
-    assert registry.validate_repository(repo) == repo
+    assert image_refs.validate_repository(repo) == repo
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_valid_repositories(repo):
 )
 def test_invalid_repositories(repo, message):
     with pytest.raises(InputError, match=message):
-        registry.validate_repository(repo)
+        image_refs.validate_repository(repo)
 
 
 class _TokenEndpoint(BaseHTTPRequestHandler):

@@ -1,0 +1,39 @@
+"""What one training run is told: the trainer's settings and their defaults, stated once.
+
+`task.py` parses its flags into a `TaskConfig` (its argparse defaults are these), `loop.py`
+trains from one, and the host side takes its hyperparameter defaults from here too
+(`spec.TrainingParams`). Plain Python: importing this starts no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    save_dir: str | None
+    restore_dir: str | None
+    file_pattern: str
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    num_steps: int = 30000
+    steps_per_summary: int = 300
+    steps_per_save: int = 300
+    checkpoints_to_keep: int = 5
+    early_stop_loss_value: float = 0.0
+    early_stop_window: int = 100
+    hypertune: bool = False
+    hypertune_metric: str = "Loss"
+    gin_file: tuple[str, ...] = DEFAULT_GIN_FILES
+    gin_param: tuple[str, ...] = ()
+    gin_search_path: tuple[str, ...] = ()
+    log_every: int = 10
+    audio_summaries: bool = True
+
+
+def default(name: str):
+    """The default of one setting (for the trainer's flags and the host's parameters)."""
+    return next(f.default for f in dataclasses.fields(TaskConfig) if f.name == name)
