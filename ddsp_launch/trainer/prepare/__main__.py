@@ -2,11 +2,13 @@
 
 Turn a folder (or glob, or gs:// prefix) of wav / flac / ogg / mp3 recordings into a ddsp
 training dataset: 4-second 16 kHz mono examples with f0, f0 confidence and A-weighted
-loudness at 250 frames/s, in sharded TFRecords that ddsp's TFRecordProvider reads, plus
-dataset_statistics.json (for timbre transfer) and manifest.json.
+loudness at 250 frames/s (--model vst: 50 centred frames/s, the dataset of the DDSP-VST
+plugin's model), in sharded TFRecords that ddsp's TFRecordProvider reads, plus
+dataset_statistics.json (for timbre transfer and plugin exports) and manifest.json.
 
 Examples:
   prepare data/examples/violin data/violin-dataset
+  prepare data/examples/violin data/violin-vst --model vst
   prepare 'recordings/**/*.flac' out/cello --hop-secs 2 --eval-fraction 0.1
   prepare gs://my-bucket/violin out/violin --on-bad-file skip
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
+from ddsp_launch.common import presets
 
 EXIT_USAGE = 2
 
@@ -28,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="INPUT", help="folder, file, glob, or gs://BUCKET/PREFIX of audio files")
     p.add_argument("output", metavar="OUTPUT_DIR", help="new (or empty) local folder for the dataset")
+    p.add_argument("--model", choices=presets.NAMES, default=presets.DEFAULT,
+                   help="the model the dataset is for: solo_instrument (250 frames/s) or vst (the DDSP-VST plugin's: "
+                        f"50 centred frames/s) (default: {presets.DEFAULT})")
     p.add_argument("--example-secs", type=float, default=4.0, help="length of each example (default: 4)")
     p.add_argument("--hop-secs", type=float, default=1.0, help="step between examples; < example-secs overlaps (default: 1)")
     p.add_argument("--chunk-secs", type=float, default=20.0,
@@ -57,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from ddsp_launch.trainer.prepare.progress import RichReporter  # noqa: PLC0415
 
         try:
-            spec = windows.WindowSpec(args.example_secs, args.hop_secs, args.chunk_secs)
+            spec = windows.WindowSpec(args.example_secs, args.hop_secs, args.chunk_secs, presets.get(args.model))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -90,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{counts['sources_used']} files ({manifest['seconds']['input_audio']:.1f} s of audio; "
         f"{counts['sources_skipped']} skipped), f0 by {manifest['parameters']['f0_estimator']}\n"
         f"  train with: --file_pattern '{os.path.join(manifest['output'], 'train.tfrecord*')}'"
+        + ("" if args.model == presets.DEFAULT else f" --model {args.model}")
     )
     return 0
 

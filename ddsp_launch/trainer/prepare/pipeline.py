@@ -78,15 +78,15 @@ def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray
     """Read one chunk, compute its features, cut it into examples (runs in a worker)."""
     chunk, spec = task.chunk, task.spec
     audio = sources.read_16k_mono(task.info, chunk.start, chunk.length)
-    loudness = features.loudness_db(audio)
+    loudness = features.loudness_db(audio, preset=spec.preset)
     if task.f0 == "crepe":
-        f0_hz, confidence = features.f0_crepe(audio)
+        f0_hz, confidence = features.f0_crepe(audio, spec.preset)
     else:
-        f0_hz, confidence = features.f0_pyin(audio, task.pyin)
+        f0_hz, confidence = features.f0_pyin(audio, task.pyin, spec.preset)
     n = spec.example_frames
     examples = []
     for start in windows.window_starts(chunk.length, spec):
-        k = start // features.HOP
+        k = start // spec.preset.hop
         clip = audio[start:start + spec.example_samples]
         examples.append({
             "audio": clip,
@@ -224,7 +224,7 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
         used = min(counts["train"], options.max_statistics_examples)
         reporter.message(f"computing dataset statistics over {used} of {counts['train']} train examples")
         with contextlib.redirect_stdout(io.StringIO()):  # ddsp prints its provider's repr and a rounded-up count
-            stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples).name
+            stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples, spec.preset).name
     return _manifest(good, bad, per_source, writers, counts, options, f0_method, input_spec, stats_file)
 
 
@@ -265,13 +265,15 @@ def _manifest(good, bad, per_source, writers, counts, options, f0_method, input_
         "tool": f"ddsp-launch {__version__}",
         "input": input_spec,
         "parameters": {
+            "preset": spec.preset.name,
             "sample_rate": features.SAMPLE_RATE,
-            "frame_rate": features.FRAME_RATE,
+            "frame_rate": spec.preset.frame_rate,
             "example_secs": spec.example_secs,
+            "example_frames": spec.example_frames,
             "hop_secs": spec.hop_secs,
             "chunk_secs": spec.chunk_secs,
             "eval_fraction": options.eval_fraction,
-            "padding": "same",
+            "padding": spec.preset.padding,
             "f0_estimator": f0_method,
             "f0_settings": options.pyin.as_dict() if f0_method == "pyin" else {"model": "crepe full", "viterbi": True},
             "loudness": {"n_fft": features.LOUDNESS_FFT, "weighting": "A", "ref_db": 0.0, "range_db": features.DB_RANGE},

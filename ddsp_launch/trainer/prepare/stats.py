@@ -24,43 +24,45 @@ import numpy as np
 
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.model_files import LEGACY_STATISTICS, STATISTICS
-from ddsp_launch.trainer.prepare.features import FRAME_RATE, HOP
+from ddsp_launch.common.presets import SOLO, ModelPreset
 
 FORMAT = "ddsp-launch/dataset-statistics"
 TRANSFORM = "quantile_transform"
 FIX = f"use the {STATISTICS} that `ddsp-launch prepare` writes (prepare the dataset again if you have only a .pkl)"
 
 
-def compute_statistics(folder: Path, example_secs: float, max_examples: int = 1000) -> dict:
+def compute_statistics(folder: Path, example_secs: float, max_examples: int = 1000, preset: ModelPreset = SOLO) -> dict:
     from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415
 
     ddsp = import_ddsp()
     data = ddsp.training.data
+    # compute_dataset_statistics frames audio with 'center' padding (n/hop + 1 frames). With
+    # ddsp's default 'same' padding (n/hop frames, the solo_instrument preset) one hop less
+    # audio makes the power frames line up with the loudness frames; centred datasets line up.
+    trim = preset.hop if preset.padding == "same" else 0
 
     class CappedProvider(data.TFRecordProvider):
         def get_dataset(self, shuffle=True):
-            # compute_dataset_statistics frames audio with 'center' padding (n/hop + 1
-            # frames) but our features use ddsp's default 'same' padding (n/hop): one hop
-            # less audio makes the power frames line up with the loudness frames.
-            def trim(ex):
-                return {**ex, "audio_16k": ex["audio_16k"][:-HOP]}
+            def trimmed(ex):
+                return {**ex, "audio_16k": ex["audio_16k"][:-trim]} if trim else ex
 
-            return super().get_dataset(shuffle=False).take(max_examples).map(trim)
+            return super().get_dataset(shuffle=False).take(max_examples).map(trimmed)
 
         def get_batch(self, batch_size, shuffle=True, repeats=-1, drop_remainder=True):
             # Keep the last, smaller batch: small datasets have fewer than batch_size examples.
             return super().get_batch(batch_size, shuffle=False, repeats=repeats, drop_remainder=False)
 
-    provider = CappedProvider(str(folder / "train.tfrecord*"), example_secs=int(example_secs))
+    provider = CappedProvider(str(folder / "train.tfrecord*"), example_secs=int(example_secs),
+                              frame_rate=preset.frame_rate, centered=preset.padding == "center")
     # The colab's save_dataset_statistics passes power_frame_size=256 but leaves
-    # power_frame_rate at 50, which fails in 3.7.0 (the note mask has 250 frames/s);
-    # ddsp_export passes the model's frame rate, as here.
+    # power_frame_rate at 50, which fails in 3.7.0 for 250 frames/s (the note mask has
+    # 250 frames/s); ddsp_export passes the model's frame size and rate, as here.
     return ddsp.training.postprocessing.compute_dataset_statistics(
-        provider, batch_size=16, power_frame_size=256, power_frame_rate=FRAME_RATE)
+        provider, batch_size=16, power_frame_size=preset.power_frame_size, power_frame_rate=preset.frame_rate)
 
 
-def write_statistics(folder: Path, example_secs: float, max_examples: int = 1000) -> Path:
-    return write(safe(compute_statistics(folder, example_secs, max_examples), "the computed statistics"), folder / STATISTICS)
+def write_statistics(folder: Path, example_secs: float, max_examples: int = 1000, preset: ModelPreset = SOLO) -> Path:
+    return write(safe(compute_statistics(folder, example_secs, max_examples, preset), "the computed statistics"), folder / STATISTICS)
 
 
 def write(stats: dict, path: Path) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-from ddsp_launch.trainer.prepare.features import FRAME_RATE, HOP, SAMPLE_RATE
+from ddsp_launch.common.presets import SAMPLE_RATE, SOLO, ModelPreset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,14 +19,16 @@ class WindowSpec:
     example_secs: float = 4.0
     hop_secs: float = 1.0
     chunk_secs: float = 20.0
+    preset: ModelPreset = SOLO  # its frame rate and padding
 
     def __post_init__(self):
+        rate = self.preset.frame_rate
         for name in ("example_secs", "hop_secs", "chunk_secs"):
             value = getattr(self, name)
-            if value <= 0 or abs(value * FRAME_RATE - round(value * FRAME_RATE)) > 1e-9:
+            if value <= 0 or abs(value * rate - round(value * rate)) > 1e-9:
                 raise ValueError(
-                    f"--{name.replace('_', '-')} must be a positive multiple of 1/{FRAME_RATE} s "
-                    f"(one feature frame), got {value}"
+                    f"--{name.replace('_', '-')} must be a positive multiple of 1/{rate} s "
+                    f"(one feature frame of --model {self.preset.name}), got {value}"
                 )
         if self.example_secs != int(self.example_secs):
             raise ValueError(
@@ -36,21 +38,26 @@ class WindowSpec:
         if self.chunk_secs < self.example_secs:
             raise ValueError(f"--chunk-secs ({self.chunk_secs}) must be at least --example-secs ({self.example_secs})")
 
+    def _samples(self, secs: float) -> int:
+        return round(secs * self.preset.frame_rate) * self.preset.hop
+
     @property
     def example_samples(self) -> int:
-        return round(self.example_secs * FRAME_RATE) * HOP
+        return self._samples(self.example_secs)
 
     @property
     def hop_samples(self) -> int:
-        return round(self.hop_secs * FRAME_RATE) * HOP
+        return self._samples(self.hop_secs)
 
     @property
     def chunk_samples(self) -> int:
-        return round(self.chunk_secs * FRAME_RATE) * HOP
+        return self._samples(self.chunk_secs)
 
     @property
     def example_frames(self) -> int:
-        return self.example_samples // HOP
+        """Feature frames per example: one per hop, and one more with centred frames (ddsp's
+        ``--center``: frames at both ends of the example)."""
+        return self.preset.n_frames(self.example_samples)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,93 @@
+"""Model presets: which ddsp model a run trains, and the dataset that model reads. Pure.
+
+A preset ties together what must agree between `prepare` and the trainer: the model's gin
+file, the feature frame rate and padding of the dataset (and so how many frames an example
+holds), and the bindings that make ddsp's ``TFRecordProvider`` read such a dataset.
+
+- ``solo_instrument`` (the default): ddsp's ``models/solo_instrument.gin``, 250 frames/s,
+  'same' padding (ddsp's default preparation), A-weighted loudness in.
+- ``vst``: ddsp's ``models/vst/vst.gin``, the model Magenta's DDSP-VST plugin plays: 50
+  frames/s, centred frames (``ddsp_prepare_tfrecord --frame_rate=50 --center`` of the
+  Train_VST colab), power computed from the audio on the fly, a GRU decoder whose state the
+  plugin carries from one 20 ms hop to the next (common/vst.py holds the plugin's rules).
+
+`prepare --model NAME` records the preset in the dataset's manifest.json; the trainer's
+``--model NAME`` refuses a dataset prepared for another one (``check_dataset``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from ddsp_launch.common.errors import InputError
+
+SAMPLE_RATE = 16000  # every preset's audio and features (CREPE's rate)
+DATASET_GIN = "datasets/tfrecord.gin"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    label: str  # one line for prompts and pages
+    model_gin: str
+    frame_rate: int
+    padding: str  # 'same' (frame k starts at k*hop) or 'center' (frame k centred on k*hop)
+    power_frame_size: int  # the statistics' power frames (ddsp_export passes the model's %frame_size)
+
+    @property
+    def hop(self) -> int:
+        return SAMPLE_RATE // self.frame_rate
+
+    @property
+    def gin_files(self) -> tuple[str, ...]:
+        return (self.model_gin, DATASET_GIN)
+
+    @property
+    def provider_bindings(self) -> tuple[str, ...]:
+        """What ddsp's TFRecordProvider needs to parse this preset's examples (none by default)."""
+        if self.frame_rate == 250 and self.padding == "same":
+            return ()
+        return (f"TFRecordProvider.frame_rate = {self.frame_rate}",
+                f"TFRecordProvider.centered = {self.padding == 'center'}")
+
+    def n_frames(self, n_samples: int) -> int:
+        """Feature frames over ``n_samples`` at 16 kHz, as ddsp's get_framed_lengths counts them."""
+        if self.padding == "center":
+            return n_samples // self.hop + 1
+        return math.ceil(n_samples / self.hop)
+
+    def example_frames(self, example_secs: float) -> int:
+        return self.n_frames(round(example_secs * SAMPLE_RATE))
+
+
+SOLO = ModelPreset("solo_instrument", "a timbre-transfer model (ddsp's solo_instrument)",
+                   "models/solo_instrument.gin", frame_rate=250, padding="same", power_frame_size=256)
+VST = ModelPreset("vst", "for the DDSP-VST plugin (ddsp's models/vst/vst.gin)",
+                  "models/vst/vst.gin", frame_rate=50, padding="center", power_frame_size=1024)
+PRESETS = {p.name: p for p in (SOLO, VST)}
+DEFAULT = SOLO.name
+NAMES = tuple(PRESETS)
+
+
+def get(name: str, flag: str = "--model") -> ModelPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InputError(f"{flag} {name!r} is not a model preset", f"choose one of: {', '.join(NAMES)}") from None
+
+
+def of_manifest(manifest: dict) -> str:
+    """The preset a dataset was prepared for (manifests written before presets existed: solo_instrument)."""
+    return manifest.get("parameters", {}).get("preset", DEFAULT)
+
+
+def check_dataset(model: str, dataset: str, where: str) -> None:
+    """The trainer's rule: a model trains only on the dataset prepared for it."""
+    if model != dataset:
+        raise InputError(
+            f"{where} was prepared for --model {dataset}, but this run trains --model {model} "
+            f"({PRESETS[model].frame_rate} frames/s, {PRESETS[model].padding} frames; that dataset has "
+            f"{PRESETS[dataset].frame_rate}, {PRESETS[dataset].padding})",
+            f"prepare the recordings again with `ddsp-launch prepare IN OUT --model {model}`, "
+            f"or train with --model {dataset}")
