@@ -40,6 +40,10 @@ class ModelPreset:
         return SAMPLE_RATE // self.frame_rate
 
     @property
+    def frames_text(self) -> str:
+        return f"{self.frame_rate}{' centred' if self.padding == 'center' else ''} frames/s"
+
+    @property
     def gin_files(self) -> tuple[str, ...]:
         return (self.model_gin, DATASET_GIN)
 
@@ -84,10 +88,18 @@ def of_manifest(manifest: dict) -> str:
 
 def check_dataset(model: str, dataset: str, where: str) -> None:
     """The trainer's rule: a model trains only on the dataset prepared for it."""
-    if model != dataset:
-        raise InputError(
-            f"{where} was prepared for --model {dataset}, but this run trains --model {model} "
-            f"({PRESETS[model].frame_rate} frames/s, {PRESETS[model].padding} frames; that dataset has "
-            f"{PRESETS[dataset].frame_rate}, {PRESETS[dataset].padding})",
-            f"prepare the recordings again with `ddsp-launch prepare IN OUT --model {model}`, "
-            f"or train with --model {dataset}")
+    if model == dataset:
+        return
+    fix = (f"prepare the recordings again with `ddsp-launch prepare IN OUT --model {model}`"
+           + (f", or train with --model {dataset}" if dataset in PRESETS else ""))
+    if dataset not in PRESETS:
+        raise InputError(f"{where} was prepared for a model preset this version does not know ({dataset!r})", fix)
+    want, have = PRESETS[model], PRESETS[dataset]
+    raise InputError(f"{where} was prepared for --model {dataset} ({have.frames_text}), but this run trains "
+                     f"--model {model}, which reads {want.frames_text}", fix)
+
+
+def fitting(n_samples: int, n_frames: int) -> str | None:
+    """The preset whose examples have ``n_frames`` feature frames over ``n_samples`` of audio
+    (how a dataset without a manifest tells which model it was prepared for), else None."""
+    return next((p.name for p in PRESETS.values() if p.n_frames(n_samples) == n_frames), None)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 
-DEFAULT_GIN_FILES = ("models/solo_instrument.gin", "datasets/tfrecord.gin")
+from ddsp_launch.common import presets
+
+DEFAULT_GIN_FILES = presets.SOLO.gin_files  # ("models/solo_instrument.gin", "datasets/tfrecord.gin")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,7 @@ class TaskConfig:
     gin_search_path: tuple[str, ...] = ()
     log_every: int = 10
     audio_summaries: bool = True
+    model: str = presets.DEFAULT  # the model preset (common/presets.py): its gin files and dataset
 
 
 def default(name: str):

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ddsp_launch.common import gcs, gin_rules
+from ddsp_launch.common import gcs, gin_rules, presets
 from ddsp_launch.common.paths import data_cache
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints
@@ -126,9 +126,23 @@ def parse_gin(config: TaskConfig, file_pattern: str, restore_local: Path) -> Non
             f"learning_rate = {config.learning_rate}",
             f"TFRecordProvider.file_pattern = {file_pattern!r}",
             f"Trainer.checkpoints_to_keep = {config.checkpoints_to_keep}",
+            *presets.get(config.model).provider_bindings,
             *config.gin_param,
         ]
         gin.parse_config_files_and_bindings(list(config.gin_file), bindings, skip_unknown=False)
+
+
+def check_records_preset(pattern: str, model: str) -> None:
+    """The first example's frames per second of audio tell which model preset a dataset was
+    prepared for (what a dataset without our manifest, or one from gs://, has to go by)."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    for record in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(pattern))[:1]).take(1):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        if "audio_16k" in feature and "f0_hz" in feature:
+            found = presets.fitting(len(feature["audio_16k"].float_list.value), len(feature["f0_hz"].float_list.value))
+            if found is not None:
+                presets.check_dataset(model, found, f"the data {pattern}")
 
 
 def make_strategy(info: ClusterInfo):
@@ -245,6 +259,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         _fetch_operative_configs(restore_dir)
     local_pattern = stage_data(config.file_pattern, data_cache())
     try:
+        check_records_preset(local_pattern, config.model)
         parse_gin(config, local_pattern, restore_dir.local)
     except (ValueError, KeyError, TypeError, IOError) as exc:
         print(f"error: the gin configuration is invalid: {exc}", file=sys.stderr)

@@ -20,13 +20,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import json
 import math
 import os
 import sys
 from pathlib import Path
 
-from ddsp_launch.common import gcs, gin_rules, tfrecord, writable
+from ddsp_launch.common import gcs, gin_rules, presets, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
+from ddsp_launch.trainer.prepare.records import MANIFEST
 from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
 
 EXIT_BAD_INPUT = 2
@@ -83,8 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=default("hypertune"),
                    help="report the windowed mean loss with cloudml-hypertune")
     p.add_argument("--hypertune_metric", default=default("hypertune_metric"), help="metric tag; must equal the study's metricId (default: Loss)")
+    p.add_argument("--model", choices=presets.NAMES, default=default("model"),
+                   help=f"the model preset: {presets.DEFAULT} (default) or vst (the DDSP-VST plugin's model, "
+                        f"{' + '.join(presets.VST.gin_files)}); the data must be prepared for it (prepare --model)")
     p.add_argument("--gin_file", action="append", default=None,
-                   help=f"gin config, repeatable (default: {' + '.join(DEFAULT_GIN_FILES)})")
+                   help=f"gin config, repeatable (default: the --model's, {' + '.join(DEFAULT_GIN_FILES)} for {presets.DEFAULT})")
     p.add_argument("--gin_param", action="append", default=[], help="gin binding, repeatable, e.g. 'batch_size = 16'")
     p.add_argument("--gin_search_path", action="append", default=[], help="extra folder for gin files, repeatable")
     p.add_argument("--log_every", type=_positive(int), default=default("log_every"), help="print progress every N steps")
@@ -138,6 +143,22 @@ def _check_records(pattern: str) -> None:
         raise TaskError(exc.message, exc.fix) from None
 
 
+def _check_preset(pattern: str, model: str) -> None:
+    """A local dataset's manifest names the model preset it was prepared for: it must be --model's
+    (datasets without one, and gs:// data, are checked by their first record once TensorFlow runs)."""
+    if gcs.is_gcs(pattern):
+        return
+    for folder in sorted({Path(p).parent for p in glob.glob(os.path.expanduser(pattern))}):
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue  # none, or not ours: nothing to go by here
+        try:
+            presets.check_dataset(model, presets.of_manifest(manifest), f"the dataset {folder}")
+        except LaunchError as exc:
+            raise TaskError(exc.message, exc.fix) from None
+
+
 def check_gin(files, params, search_path=()) -> None:
     """The gin flags: each file found (as a path, in ddsp's gin folder or a --gin_search_path;
     ddsp's own names pass unchecked where ddsp is not installed, on a host without the training
@@ -170,9 +191,10 @@ def validate(args: argparse.Namespace) -> TaskConfig:
     if not math.isfinite(args.early_stop_loss_value) or args.early_stop_loss_value < 0:
         raise TaskError(f"--early_stop_loss_value must be a number >= 0, got {args.early_stop_loss_value}",
                         "0 never stops early; a positive value stops when the windowed loss reaches it")
-    gin_files = tuple(args.gin_file) if args.gin_file else DEFAULT_GIN_FILES
+    gin_files = tuple(args.gin_file) if args.gin_file else presets.get(args.model).gin_files
     check_gin(gin_files, args.gin_param, args.gin_search_path)
     _check_records(args.file_pattern)
+    _check_preset(args.file_pattern, args.model)
     if not args.hypertune_metric.strip():
         raise TaskError("--hypertune_metric must not be empty")
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TaskConfig)}  # flag names are field names
