@@ -1,11 +1,16 @@
-"""Shared fixtures: real example audio, a real GCS emulator, small helpers."""
+"""Shared fixtures: real example audio, a real GCS emulator, small helpers; and the CI rules:
+under ``CI=true`` (set by .ci/run) no test may skip (a skip is reported as a failure naming
+what to install), and every run ends with one summary line (ran, skipped, failed, time)."""
 
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import render_examples  # noqa: E402
+
+# The commands tests start write run records (and TensorBoard notes) under DDSP_LAUNCH_HOME: a
+# scratch folder for the session unless a test names its own, never the user's own records.
+os.environ.setdefault("DDSP_LAUNCH_HOME", tempfile.mkdtemp(prefix="ddsp-launch-tests-"))
 
 
 def free_port() -> int:
@@ -31,6 +40,62 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true (the state waited for); ``timeout`` only bounds a hang."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {value!r})")
+
+
+class Lines:
+    """A child's text output, read line by line in a thread, so that waiting for a line has a
+    deadline and the end of the output is noticed (never a loop spinning on EOF)."""
+
+    def __init__(self, stream):
+        self.seen: list[str] = []
+        self._queue: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def until(self, wanted: str, timeout: float = 120.0) -> str:
+        """The first line (from here on) holding ``wanted``; fails at the end of the output or after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line with {wanted!r} after {timeout:.0f} s; last lines:\n" + "".join(self.seen[-20:])) from None
+            if line is None:
+                self._queue.put(None)
+                raise AssertionError(f"the output ended without a line with {wanted!r}; last lines:\n" + "".join(self.seen[-20:]))
+            self.seen.append(line)
+            if wanted in line:
+                return line
+
+    def rest(self, timeout: float = 120.0) -> str:
+        """Everything after the lines read so far, up to the end of the output (within ``timeout`` s)."""
+        deadline, out = time.monotonic() + timeout, []
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the output did not end within {timeout:.0f} s") from None
+            if line is None:
+                self._queue.put(None)
+                return "".join(out)
+            self.seen.append(line)
+            out.append(line)
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +155,43 @@ BASE_IMAGE = "local/debian:bookworm"
 TEST_CA_MARKER = ROOT / "tests" / "data" / "test-ca-marker.pem"
 
 
-def _need(reason: str):
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: CI must provide it (scripts/docker_up.sh)")
-    pytest.skip(reason)
+CI = os.environ.get("CI") == "true"
+
+
+def need(missing: str, install: str):
+    """A prerequisite is missing: a failure under CI, naming what to install; a skip elsewhere."""
+    if CI:
+        pytest.fail(f"{missing}; CI runs every test: {install}", pytrace=False)
+    pytest.skip(f"{missing} ({install})")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skip from anywhere (a mark, a fixture, importorskip) is a failure: a green
+    run proves that every test ran."""
+    outcome = yield
+    report = outcome.get_result()
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, where every test must run: {reason}"
+
+
+def pytest_sessionstart(session):
+    session.config._ddsp_started = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One line for CI's log: how many tests ran, how many skipped (0 under CI), failed, and the time."""
+    stats = terminalreporter.stats
+    count = {k: len([r for r in stats.get(k, []) if getattr(r, "when", "call") in ("call", "setup")])
+             for k in ("passed", "failed", "skipped", "error")}
+    ran = count["passed"] + count["failed"]
+    secs = time.monotonic() - getattr(config, "_ddsp_started", time.monotonic())
+    marks = config.getoption("markexpr") or "all"
+    terminalreporter.write_line(
+        f"summary ({marks}): {ran} tests ran, {count['skipped']} skipped, {count['failed']} failed, "
+        f"{count['error']} errors, in {secs:.0f} s ({secs / 60:.1f} min){' under CI' if CI else ''}")
 
 
 def ddsp_launch(*args: str, env: dict | None = None, timeout: float = 1800, check: bool = False,
@@ -115,9 +213,9 @@ def docker_engine():
     try:
         engine = de.connect()
     except EngineUnavailable as exc:
-        _need(f"no Docker engine ({exc.message})")
+        need(f"no Docker engine ({exc.message})", "bash scripts/docker_up.sh starts one")
     if engine.image_id(BASE_IMAGE) is None:
-        _need(f"no base image {BASE_IMAGE} (bash scripts/make_base_image.sh)")
+        need(f"no base image {BASE_IMAGE}", "bash scripts/make_base_image.sh makes it")
     return engine
 
 

@@ -16,7 +16,10 @@ and asserts:
   each process imports), within REFUSAL_SECONDS (generous: CI machines have two cores).
 
 The rows that need TensorFlow are marked slow and run one by one; the others run in
-parallel once per session, and each test reads its row's outcome.
+parallel once per session, and each test reads its row's outcome. Rows whose check comes
+after the training stack is asked for (the trainer's tools: prepare, task, transfer, export;
+a process run) are marked slow too: on a host install without the stack they stop earlier,
+at exit 4, which the not-slow run on such an install shows (scripts/test.sh).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ BUCKET = "ddsp-table"
 RUN_ID = "20260101-000000-process-abcd"
 WORKERS = int(os.environ.get("DDSP_LAUNCH_TABLE_WORKERS", "4"))
 HAS_GPU = shutil.which("nvidia-smi") is not None  # the GPU refusals are for machines without one
+STACK_GROUPS = ("prepare", "task", "transfer", "export")  # without the stack: exit 4, or the image for transfer/export
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class Row:
     before_tf: bool = True  # must not import TensorFlow
     env: tuple[tuple[str, str | None], ...] = ()  # None: removed from the environment
     slow: bool = False
+    stack: bool = False  # reaches its check only with the training stack installed (so do all of STACK_GROUPS)
+
+    @property
+    def needs_stack(self) -> bool:
+        return self.stack or self.group in STACK_GROUPS
 
     @property
     def id(self) -> str:
@@ -80,7 +89,7 @@ VERTEX = f"--project {PROJECT} --image {IMAGE} {GS}/ds {GS}/out"
 TRAIN = "train --yes --no-tensorboard --target process"
 T_OK = "--file_pattern 'ds/train.tfrecord*'"
 MODEL_OUT = "model in.wav -o out.wav"
-HYPER = "--local --config cfg/hypertune.yaml"
+HYPER = "--local --study cfg/hypertune.yaml"
 NO_CREDS = {"STORAGE_EMULATOR_HOST": None, "DDSP_LAUNCH_VERTEX_ENDPOINT": None, "DDSP_LAUNCH_LOGGING_ENDPOINT": None}
 
 ROWS: list[Row] = [
@@ -199,7 +208,7 @@ ROWS: list[Row] = [
     row("train", "train --config cfg/list.yaml", 2, "list.yaml"),
     row("train", "train --config empty", 2, "empty"),
     row("train", "train --config cfg/unknown-key.yaml", 2, "colour"),
-    row("train", f"{TRAIN} --data ds --output out --gin-file nope.gin", 2, "nope.gin"),
+    row("train", f"{TRAIN} --data ds --output out --gin-file nope.gin", 2, "nope.gin", stack=True),
     row("train", f"{TRAIN} --data ds --output out --gin-param nonsense", 2, "nonsense"),
     row("train", f"{TRAIN} --data ds --output out --image 'Bad Image'", 2, "image"),
     row("train", f"{TRAIN} --data ds --output out --dry-run", 0, "dry run"),
@@ -230,7 +239,10 @@ ROWS: list[Row] = [
     row("run", "run gs://Bad_Bucket/ds out --runtime process", 2, "not a valid bucket name"),
     row("run", "run ds gs://Bad_Bucket/out --runtime process", 2, "not a valid bucket name"),
     row("run", "run ds out --runtime process --dry-run", 0, "ddsp_launch.trainer.task"),
-    row("run", "run ds out --runtime process --num-steps 1 -- --bogus_flag", 2, "--bogus_flag"),
+    row("run", "run ds out --runtime process --dry-run -- --log_every 0", 2, "--log_every"),
+    row("run", "run ds out --runtime vertex", 2, "this machine", "submit"),
+    row("run", "run ds out --runtime process --config cfg/single-gpu.yaml", 2, "--job-config"),
+    row("run", "run ds out --runtime process --num-steps 1 -- --bogus_flag", 2, "--bogus_flag", stack=True),
     # ---- transfer -------------------------------------------------------------------------
     row("transfer", "transfer", 2, "model"),
     row("transfer", "transfer model in.wav", 2, "--output"),
@@ -302,7 +314,9 @@ ROWS: list[Row] = [
     row("submit", f"submit {VERTEX} --region us-central --dry-run", 2, "us-central1"),
     row("submit", f"submit {VERTEX} --region US --dry-run", 2, "us-central1"),
     row("submit", f"submit {VERTEX} --region moon-base1 --dry-run", 2, "moon-base1"),
-    row("submit", f"submit --project {PROJECT} --image {IMAGE} ds {GS}/out --dry-run", 2, "gs://"),
+    row("submit", f"submit --project {PROJECT} --image {IMAGE} ds {GS}/out --dry-run", 0, "would upload", f"{GS}/out/dataset"),
+    row("submit", f"submit --project {PROJECT} --image {IMAGE} notes.txt {GS}/out --dry-run", 2, "a cloud run uploads a dataset folder"),
+    row("submit", f"submit --project {PROJECT} --image {IMAGE} REC {GS}/out --dry-run", 2, "--prepare-to"),
     row("submit", f"submit --project {PROJECT} --image {IMAGE} {GS}/ds out --dry-run", 2, "gs://"),
     row("submit", f"submit --project {PROJECT} --image {IMAGE} gs://Bad_Bucket/ds {GS}/out --dry-run", 2, "not a valid bucket name"),
     row("submit", f"submit {VERTEX} --accelerator NVIDIA_TESLA_Q:1 --dry-run", 2, "NVIDIA_TESLA_Q"),
@@ -332,13 +346,15 @@ ROWS: list[Row] = [
     row("jobs", "jobs bogus", 2, "bogus"),
     # ---- tune -----------------------------------------------------------------------------
     row("tune", "tune ds out --config cfg/hypertune.yaml", 2, "--local"),
-    row("tune", "tune ds out --local --config cfg/single-gpu.yaml", 2, "studySpec"),
+    row("tune", "tune ds out --local --study cfg/single-gpu.yaml", 2, "studySpec"),
+    row("tune", "tune ds out --local --config cfg/single-gpu.yaml", 2, "--job-config", "--study"),
+    row("tune", "tune ds out --local", 2, "--study"),
     row("tune", f"tune ds ds {HYPER}", 2, "same place"),
     row("tune", f"tune ds ds/trials {HYPER}", 2, "inside"),
     row("tune", f"tune notes.txt out {HYPER}", 2, "notes.txt", "not a TFRecord"),
     row("tune", f"tune nope out {HYPER}", 2, "nope"),
     row("tune", f"tune ds out {HYPER} --algorithm magic", 2, "magic"),
-    row("tune", "tune ds out --local --config nope.yaml", 2, "nope.yaml"),
+    row("tune", "tune ds out --local --study nope.yaml", 2, "nope.yaml"),
     row("tune", f"tune ds out {HYPER} --trials 0", 2, "trials"),
     row("tune", f"tune ds out {HYPER} --learning-rate nan", 2, "learning-rate"),
     row("tune", f"tune ds out {HYPER} --parallel 0", 2, "parallel"),
@@ -603,12 +619,13 @@ def _skipped(r: Row) -> bool:
 
 
 def _param(r: Row):
-    marks = [pytest.mark.slow] if r.slow else []
+    marks = [pytest.mark.slow] if r.slow or r.needs_stack else []
     if _skipped(r):
         marks.append(pytest.mark.skip(reason="this machine has an NVIDIA GPU: nothing to refuse"))
     return pytest.param(r, id=r.id, marks=marks)
 
 
+@pytest.mark.timeout(900)  # the first row of a run waits for all of them (fast_outcomes)
 @pytest.mark.parametrize("r", [_param(r) for r in ROWS])
 def test_row(r: Row, request, template, rows_root, services):
     if r.slow:

@@ -33,17 +33,20 @@ def test_every_subcommand_has_help():
     assert version.returncode == 0 and "Print the versions" in version.stdout
 
 
+@pytest.mark.slow  # prepare runs with the training stack
 def test_prepare_passes_exit_codes_and_messages_through(tmp_path):
     proc = cli("prepare", str(tmp_path / "missing"), str(tmp_path / "out"))
     assert proc.returncode == 2
     assert "missing does not exist" in proc.stderr
 
 
+@pytest.mark.slow  # task runs with the training stack
 def test_train_passes_bad_flags_through(tmp_path):
     proc = cli("task", "--save_dir", str(tmp_path / "run"), "--file_pattern", str(tmp_path / "none*"))
     assert proc.returncode == 2 and "matches no files" in proc.stderr
 
 
+@pytest.mark.slow  # the training stack
 def test_version_reports_the_training_stack():
     proc = cli("version")
     assert proc.returncode == 0 and "training stack: installed" in proc.stdout

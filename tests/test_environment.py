@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # the training stack itself
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "trainer-py311.lock"
 

@@ -81,6 +81,7 @@ def test_single_bindings_are_one_plain_line(binding, why):
     assert why in exc.value.message
 
 
+@pytest.mark.slow  # ddsp's own gin files
 def test_gin_files_are_ddsps_own_or_pass_the_rule(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert gin_rules.ddsp_gin_dir() is not None, "the test environment has ddsp installed"

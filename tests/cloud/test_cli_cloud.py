@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import ddsp_launch
+from tests.conftest import Lines, ddsp_launch, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "c" * 64
@@ -31,10 +31,10 @@ def creates(fake) -> list[dict]:
 
 
 def test_dry_run_of_a_legacy_config_explains_and_sends_nothing(fake_gcp):
-    proc = ddsp_launch("submit", *BASE, "--config", str(ROOT / "configs/legacy/config_hypertune.yaml"), "--dry-run", check=True)
+    proc = ddsp_launch("submit", *BASE, "--job-config", str(ROOT / "configs/legacy/config_hypertune.yaml"), "--dry-run", check=True)
     assert "AI Platform Training was shut down" in proc.stderr
     assert "hyperparameters.maxTrials -> maxTrialCount 4" in proc.stderr
-    assert "nothing submitted" in proc.stderr
+    assert "dry run: nothing started" in proc.stderr
     body = json.loads(proc.stdout.split("\n", 1)[1].split("\n# equivalent gcloud command:")[0])
     assert body["studySpec"]["metrics"] == [{"metricId": "Loss", "goal": "MINIMIZE"}]
     assert "gcloud ai hp-tuning-jobs create --project=my-proj --region=us-central1" in proc.stdout
@@ -42,7 +42,7 @@ def test_dry_run_of_a_legacy_config_explains_and_sends_nothing(fake_gcp):
 
 
 def test_submit_follow_to_success(fake_gcp, bucket):
-    proc = ddsp_launch("submit", *BASE, "--config", str(ROOT / "configs/multi-worker.yaml"), "--num-steps", "300",
+    proc = ddsp_launch("submit", *BASE, "--job-config", str(ROOT / "configs/multi-worker.yaml"), "--num-steps", "300",
                        "--label", "instrument=violin", "--follow", "--interval", "0", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "bucket gs://ddsp-cli: reachable, location US" in proc.stderr
@@ -68,7 +68,8 @@ def test_submit_follow_to_failure_exits_7(fake_gcp, bucket):
     (["--region", "mars-north1"], "'mars-north1' is not a Vertex AI region"),
     (["--accelerator", "NVIDIA_TESLA_T4:3"], "3 x NVIDIA_TESLA_T4 is not offered"),
     (["--machine-type", "a2-highgpu-1g", "--accelerator", "NVIDIA_TESLA_T4"], "a2-highgpu-1g takes exactly 1 x NVIDIA_TESLA_A100"),
-    (["--config", str(ROOT / "configs/legacy/config_single_vm.yaml"), "--tune", str(ROOT / "configs/single-gpu.yaml")], "holds no studySpec"),
+    (["--job-config", str(ROOT / "configs/legacy/config_single_vm.yaml"), "--tune", str(ROOT / "configs/single-gpu.yaml")], "holds no studySpec"),
+    (["--config", str(ROOT / "configs/single-gpu.yaml")], "pass it as --job-config"),
     (["--label", "Instrument=violin"], "label Instrument=violin is not allowed"),
     (["--label", "instrument"], "--label 'instrument' is not KEY=VALUE"),
 ])
@@ -79,12 +80,20 @@ def test_bad_input_is_refused_before_submitting(fake_gcp, bucket, args, message)
     assert creates(fake_gcp) == []
 
 
-def test_local_data_and_missing_project(fake_gcp, monkeypatch):
+def test_local_data_is_uploaded_and_a_missing_project_named(fake_gcp, monkeypatch, tmp_path):
+    """submit takes data on this machine as train --target vertex does: the job reads OUTPUT/dataset."""
+    from ddsp_launch.common import tfrecord
+
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
-    proc = ddsp_launch("submit", "data/violin-dataset", "gs://ddsp-cli/runs/v1", "--image", IMAGE, "--project", "my-proj")
-    assert proc.returncode == 2 and "a Vertex AI job reads and writes gs:// only" in proc.stderr
-    assert "ddsp-launch upload data/violin-dataset gs://BUCKET/PATH" in proc.stderr
+    proc = ddsp_launch("submit", str(tmp_path / "nowhere"), "gs://ddsp-cli/runs/v1", "--image", IMAGE, "--project", "my-proj")
+    assert proc.returncode == 2 and "no data at" in proc.stderr
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "train.tfrecord-00000-of-00001").write_bytes(tfrecord.frame(b"\x0a\x00"))
+    proc = ddsp_launch("submit", str(tmp_path / "ds"), "gs://ddsp-cli/runs/v1", "--image", IMAGE, "--project", "my-proj",
+                       "--dry-run", check=True)
+    assert f"would upload the dataset {tmp_path / 'ds'} to gs://ddsp-cli/runs/v1/dataset first" in proc.stderr
+    assert '"--file_pattern=gs://ddsp-cli/runs/v1/dataset/train.tfrecord*"' in proc.stdout
     proc = ddsp_launch("submit", *BASE[:4])
     assert proc.returncode == 2 and "missing --project" in proc.stderr
     assert fake_gcp.requests == []
@@ -102,8 +111,8 @@ def test_jobs_commands(fake_gcp, bucket):
     status = ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout
     assert f"hyperparameter-tuning-jobs/{job_id}" in status
     assert status.split("state:")[1].split()[0] in ("PENDING", "RUNNING")  # each read moves the fake job on
-    while "RUNNING" not in ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout:
-        pass
+    wait_until(lambda: "RUNNING" in ddsp_launch("jobs", "status", job_id, env=env, check=True).stdout, every=0,
+               what="the job to run (each read moves it on)")
     logs = ddsp_launch("jobs", "logs", job_id, env=env, check=True).stdout
     assert "Waiting for job to be provisioned." in logs and "Job is running." in logs
     assert "cancelling" in ddsp_launch("jobs", "cancel", job_id, env=env, check=True).stdout
@@ -141,12 +150,13 @@ def test_ctrl_c_while_following_leaves_the_job_running(fake_gcp, bucket):
     exe = Path(sys.executable).parent / "ddsp-launch"
     proc = subprocess.Popen([str(exe), "submit", *BASE, "--follow", "--interval", "60"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    first = proc.stdout.readline()
-    assert first.startswith("submitted: ")
-    while "Waiting for job" not in proc.stdout.readline():  # following: the first log line arrived
-        pass
+    lines, errors = Lines(proc.stdout), Lines(proc.stderr)
+    assert lines.until("submitted: ", timeout=60).startswith("submitted: ")
+    lines.until("Waiting for job", timeout=60)  # following: the first log line arrived
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    lines.rest(timeout=30)
+    err = errors.rest(timeout=30)
+    proc.wait(timeout=30)
     assert proc.returncode == 130
     assert "stopped following; the job goes on running" in err and "ddsp-launch jobs cancel" in err
     (job,) = fake_gcp.jobs.values()
@@ -193,6 +203,7 @@ def test_download_a_model_by_path_and_by_job_id(fake_gcp, bucket, tmp_path):
 
 
 @pytest.mark.slow  # prepares audio with the training stack
+@pytest.mark.timeout(1200)
 def test_train_in_the_cloud_from_data_on_this_machine(fake_gcp, bucket, small_dataset, example_audio, tmp_path):
     """A prepared dataset here, or audio with --prepare-to, goes to OUTPUT/dataset before the job is submitted."""
     from ddsp_launch.common import gcs

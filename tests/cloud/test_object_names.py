@@ -158,6 +158,7 @@ def test_tensorboard_sync_refuses_and_stops(bucket, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_prepare_refuses_gs_input_names(bucket, tmp_path, example_audio):
     bucket.blob("takes/scales.wav").upload_from_filename(str(example_audio / "scales.wav"))
     evil = ["takes//scales.wav", "takes/x/../../scales.wav"]

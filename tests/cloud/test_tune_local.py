@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ddsp_launch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 STUDY = """\
 studySpec:
@@ -25,7 +25,7 @@ def test_two_real_trials_with_a_results_table(small_dataset, tmp_path):
     config = tmp_path / "study.yaml"
     config.write_text(STUDY)
     out = tmp_path / "sweep"
-    proc = ddsp_launch("tune", "--local", str(small_dataset), str(out), "--config", str(config), "--parallel", "2",
+    proc = ddsp_launch("tune", "--local", str(small_dataset), str(out), "--study", str(config), "--parallel", "2",
                        "--batch-size", "2", "--num-steps", "4", "--steps-per-summary", "2", "--steps-per-save", "4",
                        timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -45,15 +45,15 @@ def test_two_real_trials_with_a_results_table(small_dataset, tmp_path):
 
     other = config.read_text().replace("3e-4", "1e-4")
     config.write_text(other)
-    clash = ddsp_launch("tune", "--local", str(small_dataset), str(out), "--config", str(config), "--num-steps", "4")
+    clash = ddsp_launch("tune", "--local", str(small_dataset), str(out), "--study", str(config), "--num-steps", "4")
     assert clash.returncode == 2 and "holds a different sweep" in clash.stderr
 
 
 def test_bad_study_is_refused_before_training(small_dataset, tmp_path):
     config = tmp_path / "study.yaml"
     config.write_text(STUDY.replace("learning_rate", "dropout_rate"))
-    proc = ddsp_launch("tune", "--local", str(small_dataset), str(tmp_path / "sweep"), "--config", str(config))
+    proc = ddsp_launch("tune", "--local", str(small_dataset), str(tmp_path / "sweep"), "--study", str(config))
     assert proc.returncode == 2 and "'dropout_rate' is not a trainer flag" in proc.stderr
     assert not (tmp_path / "sweep").exists()
-    proc = ddsp_launch("tune", str(small_dataset), str(tmp_path / "sweep"), "--config", str(config))
+    proc = ddsp_launch("tune", str(small_dataset), str(tmp_path / "sweep"), "--study", str(config))
     assert proc.returncode == 2 and "add --local" in proc.stderr

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -17,7 +15,7 @@ from ddsp_launch.common.errors import ImageError
 from ddsp_launch.image import context, dockerfile
 from tests.conftest import BASE_IMAGE, TEST_CA_MARKER, ddsp_launch
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(2400)]  # a cold image build
 
 
 def test_build_is_content_addressed_recorded_and_a_noop_when_unchanged(docker_engine, cpu_image, tmp_path):
@@ -134,27 +132,3 @@ def test_the_ca_bundle_is_what_pip_trusts_in_the_build(docker_engine, tmp_path):
     assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "certificate verify failed" in str(err.value)
     assert "--ca-bundle" in str(err.value)
     assert docker_engine.image_id(plan.local_ref) is None
-
-
-def test_engine_not_running_is_a_clear_error(tmp_path):
-    proc = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE,
-                       env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"}, timeout=120)
-    assert proc.returncode == 4
-    assert "not running" in proc.stderr and "Fix:" in proc.stderr
-
-
-def test_permission_denied_on_the_socket_is_a_clear_error(docker_engine):
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is needed to run as another user")
-    sock = Path("/var/run/docker.sock")
-    if not sock.exists() or sock.stat().st_mode & 0o006:
-        pytest.skip("the socket is world-accessible here")
-    exe = Path(os.sys.executable).parent / "ddsp-launch"
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", str(exe), "build", "--cpu",
-         "--base-image", BASE_IMAGE],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "HOME": "/tmp", "DDSP_LAUNCH_HOME": "/tmp/ddsp-launch-nobody"},
-    )
-    assert proc.returncode == 4, proc.stderr
-    assert "permission denied on the Docker socket" in proc.stderr and "docker group" in proc.stderr

@@ -40,6 +40,7 @@ def test_base_image_is_a_build_argument_with_a_public_default():
     assert "ARG BASE_IMAGE=python:3.11-slim-bookworm" in (ROOT / "Dockerfile.cpu").read_text()
 
 
+@pytest.mark.slow  # reads the installed tensorflow's metadata
 def test_gpu_image_adds_exactly_tensorflows_cuda_extra():
     gpu, cpu = dockerfile.render("gpu"), dockerfile.render("cpu")
     assert dockerfile.GPU_LOCK in gpu and dockerfile.GPU_LOCK not in cpu

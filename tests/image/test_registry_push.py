@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 
 from ddsp_launch.adapters.docker_engine import RegistryAuth
-from tests.conftest import BASE_IMAGE, _need, ddsp_launch, free_port, wait_for_port
+from tests.conftest import BASE_IMAGE, ddsp_launch, free_port, need, wait_for_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(1800)]  # builds and pushes images
 USER, PASSWORD = "trainer", "correct horse battery staple"
 
 
@@ -21,7 +21,7 @@ USER, PASSWORD = "trainer", "correct horse battery staple"
 def local_registry(tmp_path_factory):
     """A real registry on 127.0.0.1 with htpasswd authentication; yields host:port."""
     if not (shutil.which("docker-registry") and shutil.which("htpasswd")):
-        _need("docker-registry and htpasswd are not installed (scripts/docker_up.sh)")
+        need("docker-registry or htpasswd is not installed", "apt-get install -y docker-registry apache2-utils (scripts/docker_up.sh)")
     root = tmp_path_factory.mktemp("registry")
     htpasswd = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True).stdout
     (root / "htpasswd").write_text(htpasswd)

@@ -14,7 +14,7 @@ from ddsp_launch.launch import settings as st
 from tests.conftest import BASE_IMAGE, ddsp_launch
 from tests.launch.conftest import DOWN, ENTER, Terminal
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SMALL = {"Batch size": "2", "Learning rate": "0.001", "Num steps": "4", "Steps per save": "2", "Steps per summary": "2"}
 
 
@@ -137,8 +137,8 @@ def test_a_vertex_submission_through_the_prompts(fake_gcp, gcs_emulator, tmp_pat
            "DDSP_LAUNCH_TENSORBOARD": "false", "GOOGLE_CLOUD_PROJECT": ""}
     term = Terminal(env=env, timeout=60)
     term.pick("Where should the model train", 3)  # Vertex AI
-    term.type("Your audio or prepared dataset", "data/violin-dataset")
-    term.expect("Vertex AI reads gs:// only")
+    term.type("Your audio or prepared dataset", "data/no-such-dataset")
+    term.expect("does not exist")  # data here would be uploaded, as the flags and the page do: it must exist
     term.child.send("\x15gs://ddsp-prompts/violin" + ENTER)
     term.type("Where should checkpoints go", "gs://ddsp-prompts/runs/violin")
     term.type("Google Cloud project", "My Project")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_IMAGE, ddsp_launch
+from tests.conftest import BASE_IMAGE, Lines, ddsp_launch
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the first Docker test builds the CPU image
 SMALL = ("--batch-size", "2", "--steps-per-summary", "1000")
 
 
@@ -46,14 +46,12 @@ def test_ctrl_c_checkpoints_and_a_rerun_resumes(cpu_image, small_dataset, tmp_pa
             "--steps-per-save", "1000", *SMALL]
     proc = subprocess.Popen([*args, "--num-steps", "500", "--", "--log_every", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("step 2/"):
-            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-            break
-    rest = proc.communicate(timeout=120)[0]
-    log = "".join(seen) + rest
+    lines = Lines(proc.stdout)
+    lines.until("step 2/", timeout=600)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    lines.rest(timeout=120)
+    proc.wait(timeout=30)
+    log = "".join(lines.seen)
     assert proc.returncode == 143, log[-3000:]  # the trainer's "stopped by SIGTERM"
     saved = sorted(int(p.name[5:-6]) for p in out.glob("ckpt-*.index"))
     assert saved and saved[-1] >= 2, log[-2000:]
@@ -69,9 +67,9 @@ def test_ctrl_c_checkpoints_and_a_rerun_resumes(cpu_image, small_dataset, tmp_pa
 @pytest.mark.docker
 def test_the_containers_exit_code_becomes_the_commands(cpu_image, small_dataset, tmp_path):
     proc = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--runtime", "docker", "--image", cpu_image,
-                       "--", "--no_such_flag", timeout=300)
-    assert proc.returncode == 2
-    assert "--no_such_flag" in proc.stdout + proc.stderr
+                       "--", "--gin_search_path", "/no/such/folder", timeout=300)
+    assert proc.returncode == 2  # the trainer in the container refused it (the host checks only names and types)
+    assert "--gin_search_path /no/such/folder is not a folder" in proc.stdout + proc.stderr
 
 
 @pytest.mark.docker
@@ -89,9 +87,13 @@ def test_without_docker_auto_falls_back_to_the_process_runtime_and_says_so(small
     explicit = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--runtime", "docker", env=env, timeout=120)
     assert explicit.returncode == 4 and "Docker engine is not running" in explicit.stderr
     assert "--runtime process" in explicit.stderr
-    auto = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--", "--no_such_flag", env=env, timeout=300)
+    auto = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--", "--gin_search_path", "/no/such/folder",
+                       env=env, timeout=300)
     assert "Docker is not available" in auto.stderr and "runtime: local process" in auto.stderr
-    assert auto.returncode == 2 and "--no_such_flag" in auto.stderr  # the trainer itself refused the flag
+    assert auto.returncode == 2 and "is not a folder" in auto.stderr  # the trainer itself refused the flag
+    unknown = ddsp_launch("run", str(small_dataset), str(tmp_path / "o"), "--", "--no_such_flag", env=env, timeout=300)
+    assert unknown.returncode == 2 and "unknown trainer flag(s): --no_such_flag" in unknown.stderr  # refused before starting
+    assert "runtime:" not in unknown.stderr
 
 
 def test_the_process_runtime_trains(small_dataset, tmp_path):

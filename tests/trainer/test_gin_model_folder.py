@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ddsp_launch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 OPERATIVE = Path(__file__).parents[1] / "data" / "operative_config-ddsp-3.7.0.gin"
 IMPORT = "import ddsp_launch_marker\n"

@@ -109,6 +109,7 @@ def two_formats(example_audio, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_json_and_ddsps_pickle_give_the_same_numbers_and_loudness_mapping(two_formats, example_audio):
     import soundfile as sf
 
@@ -141,6 +142,7 @@ def test_json_and_ddsps_pickle_give_the_same_numbers_and_loudness_mapping(two_fo
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_reading_ddsps_pickle_imports_nothing_of_ddsp_or_scikit_learn(two_formats):
     """The restricted reader stands in for ddsp's class: no module it names is imported or run."""
     _, _, pkl_path, _ = two_formats

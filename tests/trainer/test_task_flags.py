@@ -44,7 +44,8 @@ def records(tmp_path):
     (["--learning_rate=-1e-3"], "--learning_rate: must be > 0"),
     (["--num_steps", "ten"], "--num_steps: invalid int value"),
     (["--hypertune", "maybe"], "expected true or false"),
-    (["--gin_file", "models/no_such.gin"], "--gin_file models/no_such.gin not found"),
+    pytest.param(["--gin_file", "models/no_such.gin"], "--gin_file models/no_such.gin not found",
+                 marks=pytest.mark.slow),  # looked for in ddsp's own gin folder
     (["--gin_param", "batch_size 16"], "is not a binding"),
     (["--gin_search_path", "/no/such/dir"], "is not a folder"),
 ])

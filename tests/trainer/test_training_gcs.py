@@ -11,7 +11,7 @@ import pytest
 
 from ddsp_launch.common import gcs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def task(*args, env=None):

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, _need, free_port, wait_for_port
+from tests.conftest import ROOT, free_port, need, wait_for_port, wait_until  # noqa: F401 (wait_until: for the web tests)
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -118,7 +117,7 @@ def serve(tmp_path):
 @pytest.fixture(scope="session")
 def browser():
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        _need("no chromium / chromium-driver (DDSP_LAUNCH_TEST_PACKAGES=1 bash scripts/install.sh installs them)")
+        need("no chromium / chromium-driver", "apt-get install -y chromium chromium-driver (DDSP_LAUNCH_TEST_PACKAGES=1 bash scripts/install.sh)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -129,17 +128,6 @@ def browser():
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
-
-
-def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str = "condition"):
-    """Poll ``predicate`` until it returns something true (the state waited for); ``timeout`` only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {value!r})")
 
 
 def screenshot(driver, name: str, tmp_path: Path) -> Path:

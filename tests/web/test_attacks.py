@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
-from tensorboard.summary.writer.record_writer import RecordWriter
 
+from ddsp_launch.common import tfrecord
 from tests.web.conftest import start_web, stop_web
 
 OURS = "registry.example/ours/trainer:1"
@@ -24,7 +24,7 @@ def web(tmp_path_factory):
     dataset = tmp / "dataset"
     dataset.mkdir()
     with open(dataset / "train.tfrecord-00000-of-00001", "wb") as f:  # passes the launcher's offline checks
-        RecordWriter(f).write(b"\x0a\x00")  # one record: an empty tf.train.Example
+        f.write(tfrecord.frame(b"\x0a\x00"))  # one record: an empty tf.train.Example
     w = start_web(tmp, "--image", OURS, "--project", "our-project")
     w.tmp, w.dataset = tmp, dataset
     yield w
@@ -186,6 +186,8 @@ def test_odd_token_and_cookie_bytes_get_401_not_500(serve):
     assert status == 200  # the real token still opens it
 
 
+@pytest.mark.slow  # a real TensorBoard
+@pytest.mark.timeout(300)
 def test_the_tensorboard_the_page_starts_refuses_a_rebound_host(web, monkeypatch):
     from ddsp_launch.launch import records
 

@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.web.conftest import open_page, start_web, stop_web, wait_until
 
-pytestmark = pytest.mark.slow  # a real browser
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a real browser
 
 
 def upload_rows(driver):

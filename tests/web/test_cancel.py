@@ -9,7 +9,7 @@ import pytest
 
 from tests.web.conftest import start_web, stop_web, wait_until
 
-pytestmark = pytest.mark.slow  # real training
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # real training
 
 
 def test_cancel_saves_a_checkpoint_and_records_the_interruption(small_dataset, tmp_path):

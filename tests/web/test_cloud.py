@@ -12,7 +12,7 @@ import soundfile as sf
 
 from tests.web.conftest import start_web, stop_web, wait_until
 
-pytestmark = pytest.mark.slow  # prepares audio with the training stack
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # prepares audio with the training stack
 
 IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "d" * 64
 

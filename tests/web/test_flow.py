@@ -19,7 +19,7 @@ from ddsp_launch.trainer.prepare.sources import SILENCE_DBFS
 from tests.conftest import ddsp_launch
 from tests.web.conftest import open_page, screenshot, wait_until
 
-pytestmark = pytest.mark.slow  # real browser, real training
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # real browser, real training
 
 
 def test_upload_launch_watch_download_and_hear(web, browser, example_audio, tmp_path):

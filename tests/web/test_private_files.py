@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import ddsp_launch
 from tests.web.conftest import start_web, stop_web, wait_until
 
-pytestmark = pytest.mark.slow  # a real (one-step) training run
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a real (one-step) training run
 
 
 def mode(path: Path) -> str:

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer.prepare import pipeline
+from tests.conftest import need
 
 OPTS = pipeline.PrepareOptions(workers=1, statistics=False)
 
@@ -70,6 +71,8 @@ def _folder_with(tmp_path, bad_name: str, bad_bytes: bytes | None = None, bad_se
     ("silent.wav", {"bad_seconds": 6.0, "amplitude": 0.0}, "is silent"),
     ("short.wav", {"bad_seconds": 2.5}, "is 2.50 s long, shorter than one 4 s example"),
 ])
+@pytest.mark.slow  # then prepares the good file with the training stack
+@pytest.mark.timeout(300)
 def test_bad_file_fails_by_default_and_is_skipped_on_request(tmp_path, name, kwargs, reason):
     src = _folder_with(tmp_path, name, **kwargs)
     msg = prepare_error(src, tmp_path / "out")
@@ -102,6 +105,8 @@ def test_output_not_empty(tmp_path):
         assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # prepares datasets with the training stack
+@pytest.mark.timeout(300)
 def test_overwrite_replaces_only_our_own_dataset(tmp_path):
     src = _folder_with(tmp_path, "b.wav", bad_seconds=5.0)
     opts = pipeline.PrepareOptions(workers=1, statistics=False, overwrite=True)
@@ -141,12 +146,14 @@ def test_output_is_a_file(tmp_path):
     assert "exists and is a file" in prepare_error(src, tmp_path / "out")
 
 
-@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux) to drop root")
 @pytest.mark.parametrize("target", ["inside", "below"])
 def test_output_not_writable(target):
     """Run as an unprivileged user (root can write anywhere) against a read-only folder:
     the output inside it, or below it (where even looking is denied)."""
     import tempfile
+
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        need("setpriv is missing (root must drop to another user: root writes anywhere)", "apt-get install -y util-linux")
 
     tmp_path = Path(tempfile.mkdtemp(prefix="ddsp-launch-test-"))  # pytest's tmp is root-only
     tmp_path.chmod(0o755)

@@ -6,7 +6,7 @@ import soundfile as sf
 
 from ddsp_launch.trainer.prepare import features
 
-pytestmark = pytest.mark.slow  # librosa's pYIN and its numba code
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # librosa's pYIN and its numba code
 
 
 def _tone(freq, seconds=2.0, sr=16000):

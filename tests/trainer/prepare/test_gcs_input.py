@@ -15,7 +15,7 @@ import pytest
 from ddsp_launch.common import gcs
 from ddsp_launch.common.errors import StorageError
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
