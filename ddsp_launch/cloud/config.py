@@ -82,7 +82,7 @@ def read(path: Path) -> JobConfig:
 
 
 def from_custom_job_spec(spec: dict, path: Path | str, kind: str = "Vertex AI CustomJobSpec") -> JobConfig:
-    discovery.request_schema().check("CustomJobSpec", spec, f"{kind} in {path}")
+    discovery.request_schema().check("CustomJobSpec", spec, f"{kind} in {path}", partial=True)  # the image comes from --image
     cfg = JobConfig(kind=kind)
     pools = spec.get("workerPoolSpecs") or []
     if len(pools) > 2:

@@ -3,12 +3,15 @@
 The client library sends whatever body it is given; these documents say what the service
 accepts. `RequestSchema` turns a document's schemas into JSON Schema (int64 as a number or
 a decimal string, durations as "3600s", enums, no unknown fields, output-only fields
-refused) and checks a request body offline, before anything is spent. The regions Vertex
-AI serves and the accelerator types it knows come from the same document.
+refused, fields whose description starts "Required." required) and checks a request body
+offline, before anything is spent. What the service requires beyond those descriptions is
+the short table `SERVICE_RULES`, each rule with its source. The regions Vertex AI serves
+and the accelerator types it knows come from the same document.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -79,6 +82,44 @@ def check_accelerator(name: str) -> str:
     return name
 
 
+@dataclasses.dataclass(frozen=True)
+class ServiceRule:
+    """What Vertex AI requires of every ``schema`` object beyond the discovery document's
+    "Required." fields: ``rule`` in words, ``check`` as JSON Schema, and where it is written."""
+
+    schema: str
+    rule: str
+    check: dict
+    source: str
+
+
+_NOT_EMPTY = {"minProperties": 1}
+SERVICE_RULES = (
+    ServiceRule("GoogleCloudAiplatformV1CustomJobSpec",
+                "workerPoolSpecs[0] is the primary replica: it is required, not empty, with replicaCount 1",
+                {"properties": {"workerPoolSpecs": {"minItems": 1, "prefixItems": [
+                    {"required": ["replicaCount"], "properties": {"replicaCount": {"enum": [1, "1"]}}}]}}},
+                "https://cloud.google.com/vertex-ai/docs/training/distributed-training (\"Use the first worker pool "
+                "specification only for your primary replica, and set its replicaCount to 1\")"),
+    ServiceRule("GoogleCloudAiplatformV1WorkerPoolSpec",
+                "a worker pool that is not empty names its machine: machineSpec.machineType",
+                {"if": _NOT_EMPTY, "then": {"required": ["machineSpec"], "properties": {"machineSpec": {"required": ["machineType"]}}}},
+                "MachineSpec.machineType in the discovery document and https://cloud.google.com/vertex-ai/docs/reference/rest/v1/"
+                "MachineSpec (\"as part of WorkerPoolSpec this field is required\")"),
+    ServiceRule("GoogleCloudAiplatformV1WorkerPoolSpec",
+                "a worker pool that is not empty runs exactly one task: containerSpec or pythonPackageSpec",
+                {"if": _NOT_EMPTY, "then": {"oneOf": [{"required": ["containerSpec"]}, {"required": ["pythonPackageSpec"]}]}},
+                "google/cloud/aiplatform/v1/custom_job.proto (WorkerPoolSpec: oneof task { container_spec, "
+                "python_package_spec }); https://cloud.google.com/vertex-ai/docs/training/create-custom-job"),
+    ServiceRule("GoogleCloudAiplatformV1StudySpecParameterSpec",
+                "a study parameter has exactly one of doubleValueSpec, integerValueSpec, discreteValueSpec, categoricalValueSpec",
+                {"oneOf": [{"required": [k]} for k in ("doubleValueSpec", "integerValueSpec", "discreteValueSpec",
+                                                        "categoricalValueSpec")]},
+                "google/cloud/aiplatform/v1/study.proto (ParameterSpec: oneof parameter_value_spec); "
+                "https://cloud.google.com/vertex-ai/docs/training/using-hyperparameter-tuning"),
+)
+
+
 @functools.lru_cache(maxsize=None)
 def request_schema(api: tuple[str, str] = AIPLATFORM) -> "RequestSchema":
     """The shared validator for ``api`` (its JSON Schemas are compiled once, on first use)."""
@@ -95,7 +136,7 @@ class RequestSchema:
     def __init__(self, api: tuple[str, str] = AIPLATFORM):
         self.api = api
         self.doc = document(api)
-        self._validators: dict[str, object] = {}
+        self._validators: dict[tuple[str, bool], object] = {}
 
     def name(self, short: str) -> str:
         """'CustomJob' -> 'GoogleCloudAiplatformV1CustomJob' (full names pass through)."""
@@ -107,14 +148,16 @@ class RequestSchema:
             raise KeyError(f"{self.api[0]} {self.api[1]} has no schema {short!r}")
         return full
 
-    def errors(self, schema: str, body: object) -> list[str]:
-        """Every problem with ``body`` as a ``schema`` request, as 'path: message' lines."""
-        validator = self._validator(self.name(schema))
+    def errors(self, schema: str, body: object, partial: bool = False) -> list[str]:
+        """Every problem with ``body`` as a ``schema`` request, as 'path: message' lines.
+        ``partial``: a part of a request that ddsp-launch completes (a config file's CustomJobSpec
+        without its image), so what is there is checked and nothing is required."""
+        validator = self._validator(self.name(schema), partial)
         found = sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
         return [_describe(e) for e in found]
 
-    def check(self, schema: str, body: object, what: str | None = None) -> None:
-        problems = self.errors(schema, body)
+    def check(self, schema: str, body: object, what: str | None = None, partial: bool = False) -> None:
+        problems = self.errors(schema, body, partial)
         if problems:
             raise InputError(
                 f"the {what or schema} request is not valid for {self.api[0]} {self.api[1]}:\n    "
@@ -138,15 +181,21 @@ class RequestSchema:
             return {k: self._strip(schema["additionalProperties"], v) for k, v in value.items()}
         return value
 
-    def _validator(self, full: str):
-        if full not in self._validators:
+    def _validator(self, full: str, partial: bool = False):
+        if (full, partial) not in self._validators:
             import jsonschema  # noqa: PLC0415
 
             defs = {n: _convert(s) for n, s in self.doc["schemas"].items()}
+            for rule in SERVICE_RULES:
+                if rule.schema in defs:
+                    defs[rule.schema].setdefault("serviceRules", []).append(dataclasses.asdict(rule))
             root = {"$ref": f"#/$defs/{full}", "$defs": defs}
-            cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"readOnly": _read_only})
-            self._validators[full] = cls(root)
-        return self._validators[full]
+            keywords = {"readOnly": _read_only, "serviceRules": _service_rules}
+            if partial:
+                keywords.update(required=_nothing, serviceRules=_nothing)
+            cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, keywords)
+            self._validators[(full, partial)] = cls(root)
+        return self._validators[(full, partial)]
 
 
 def _read_only(validator, value, instance, schema):
@@ -154,6 +203,18 @@ def _read_only(validator, value, instance, schema):
         from jsonschema.exceptions import ValidationError  # noqa: PLC0415
 
         yield ValidationError("is output only (the service sets it); remove it from the request")
+
+
+def _nothing(validator, value, instance, schema):
+    return iter(())
+
+
+def _service_rules(validator, rules, instance, schema):
+    from jsonschema.exceptions import ValidationError  # noqa: PLC0415
+
+    for rule in rules:
+        if any(True for _ in validator.descend(instance, rule["check"])):
+            yield ValidationError(f"Vertex AI requires that {rule['rule']} (source: {rule['source']})")
 
 
 def _convert(schema: dict) -> dict:
@@ -178,6 +239,9 @@ def _convert(schema: dict) -> dict:
             if props is not None:
                 out["properties"] = {k: _convert(v) for k, v in props.items()}
                 out["additionalProperties"] = False
+                required = [k for k, v in props.items() if v.get("description", "").startswith("Required.")]
+                if required:
+                    out["required"] = required
             elif "additionalProperties" in schema:
                 out["additionalProperties"] = _convert(schema["additionalProperties"])
     if schema.get("readOnly"):
@@ -187,6 +251,10 @@ def _convert(schema: dict) -> dict:
 
 def _describe(error) -> str:
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".") or "(body)"
+    if error.validator == "required":
+        missing = re.match(r"'([^']+)'", error.message).group(1)
+        where = f"{path}.{missing}" if path != "(body)" else missing
+        return f"{where}: required (the discovery document marks it \"Required.\"), missing"
     if error.validator == "additionalProperties":
         unknown = re.findall(r"'([^']+)'", error.message.split("(")[-1])
         return f"{path}: unknown field(s) {', '.join(unknown)}"

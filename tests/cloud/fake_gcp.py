@@ -1,10 +1,12 @@
 """A local stand-in for Vertex AI (aiplatform v1) and Cloud Logging (logging v2) REST APIs.
 
 Serves the calls ddsp-launch makes, on 127.0.0.1, routed by the discovery documents' own
-method paths; every request body is validated against the method's request schema (a 400
-INVALID_ARGUMENT naming the fields otherwise, as the service does). Jobs move through their
-states as they are read (QUEUED -> PENDING -> RUNNING -> SUCCEEDED, or FAILED / CANCELLED),
-writing log entries on the way. `inject()` makes the next calls fail with a chosen status.
+method paths. A create request is checked against tests/cloud/vertex_rules.py, what Google's
+documentation says the service refuses, written apart from ddsp-launch's own checker (this
+module imports nothing of ddsp_launch): a 400 INVALID_ARGUMENT naming the fields otherwise,
+as the service answers. Jobs move through their states as they are read (QUEUED -> PENDING
+-> RUNNING -> SUCCEEDED, or FAILED / CANCELLED), writing log entries on the way. `inject()`
+makes the next calls fail with a chosen status.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from ddsp_launch.cloud import discovery
+from tests.cloud import vertex_rules
 
 
 def _now() -> str:
@@ -27,8 +29,8 @@ def _now() -> str:
 def _routes() -> list[tuple[str, re.Pattern, str, str | None]]:
     """(http method, path regex, method id, request schema) for the methods served."""
     out = []
-    for api, collections in ((discovery.AIPLATFORM, ("customJobs", "hyperparameterTuningJobs")), (discovery.LOGGING, ("entries",))):
-        doc = discovery.document(api)
+    for api, collections in ((("aiplatform", "v1"), ("customJobs", "hyperparameterTuningJobs")), (("logging", "v2"), ("entries",))):
+        doc = vertex_rules.document(*api)
         for name in collections:
             node = doc["resources"]
             if name != "entries":
@@ -54,7 +56,7 @@ class Job:
 class FakeGcp:
     def __init__(self, running_polls: int = 3):
         self.routes = _routes()
-        self.schemas = {api: discovery.request_schema(api) for api in (discovery.AIPLATFORM, discovery.LOGGING)}
+        self.regions = {e["location"] for e in vertex_rules.document().get("endpoints", []) if e.get("location")}
         self.jobs: dict[str, Job] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
         self.running_polls = running_polls
@@ -114,19 +116,19 @@ class FakeGcp:
             for method, regex, mid, schema in self.routes:
                 m = regex.match(path)
                 if method == verb and m:
-                    if schema:
-                        api = discovery.LOGGING if mid.startswith("entries") else discovery.AIPLATFORM
-                        problems = self.schemas[api].errors(schema, body)
-                        if problems:
-                            return 400, _error(400, "Invalid JSON payload received. " + "; ".join(problems), "INVALID_ARGUMENT")
                     collection, action = mid.split(".")
+                    if action == "create":
+                        problems = vertex_rules.problems(schema.removeprefix("GoogleCloudAiplatformV1"), body)
+                        if problems:
+                            return 400, _error(400, "Invalid request: " + "; ".join(f"{path}: {why}" for path, why in problems),
+                                               "INVALID_ARGUMENT")
                     if collection == "entries":
                         return self._entries_list(body)
                     return getattr(self, "_" + action)(collection, m.groups(), body, query)
             return 404, _error(404, f"no such method: {verb} {path}", "NOT_FOUND")
 
     def _check_location(self, groups) -> tuple[int, dict] | None:
-        if groups[1] not in discovery.regions():
+        if groups[1] not in self.regions:
             return 400, _error(400, f"Location {groups[1]} is not supported", "INVALID_ARGUMENT")
         return None
 

@@ -56,8 +56,8 @@ def test_unknown_accelerator():
      "jobSpec.workerPoolSpecs[0].machineSpec.acceleratorType: 'NVIDIA_TESLA_X' is not one of"),
     (lambda b: b["jobSpec"]["workerPoolSpecs"][0]["machineSpec"].update(acceleratorCount="two"),
      "jobSpec.workerPoolSpecs[0].machineSpec.acceleratorCount: 'two' is not of type integer"),
-    (lambda b: b["jobSpec"]["workerPoolSpecs"][0].update(replicaCount="1.5"),
-     "jobSpec.workerPoolSpecs[0].replicaCount: '1.5' is not an integer"),
+    (lambda b: b["jobSpec"]["workerPoolSpecs"].append({**b["jobSpec"]["workerPoolSpecs"][0], "replicaCount": "1.5"}),
+     "jobSpec.workerPoolSpecs[1].replicaCount: '1.5' is not an integer"),
     (lambda b: b["jobSpec"]["scheduling"].update(timeout="1h"),
      "jobSpec.scheduling.timeout: '1h' is not a duration"),
     (lambda b: b.update(state="JOB_STATE_RUNNING"), "state: is output only"),
@@ -77,7 +77,8 @@ def test_int64_accepts_numbers_and_decimal_strings(schema):
     import copy
 
     body = copy.deepcopy(GOOD)
-    body["jobSpec"]["workerPoolSpecs"][0]["replicaCount"] = 3
+    pools = body["jobSpec"]["workerPoolSpecs"]
+    pools += [{**pools[0], "replicaCount": 3}, {**pools[0], "replicaCount": "3"}]
     assert schema.errors("CustomJob", body) == []
 
 
@@ -106,5 +107,23 @@ def test_writable_strips_output_only_fields_recursively(schema):
 
 def test_logging_request_schema():
     logs = discovery.RequestSchema(discovery.LOGGING)
-    assert logs.errors("ListLogEntriesRequest", {"filter": "x", "pageSize": 10}) == []
-    assert logs.errors("ListLogEntriesRequest", {"filters": "x"}) == ["(body): unknown field(s) filters"]
+    assert logs.errors("ListLogEntriesRequest", {"resourceNames": ["projects/p"], "filter": "x", "pageSize": 10}) == []
+    assert logs.errors("ListLogEntriesRequest", {"resourceNames": ["projects/p"], "filters": "x"}) == ["(body): unknown field(s) filters"]
+    assert logs.errors("ListLogEntriesRequest", {"filter": "x"}) == [
+        'resourceNames: required (the discovery document marks it "Required."), missing']
+
+
+def test_required_fields_and_the_services_own_rules_are_named(schema):
+    import copy
+
+    assert schema.errors("CustomJob", {}) == [
+        'displayName: required (the discovery document marks it "Required."), missing',
+        'jobSpec: required (the discovery document marks it "Required."), missing']
+    body = copy.deepcopy(GOOD)
+    body["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"] = {"executorImageUri": "x", "packageUris": ["gs://b/p"],
+                                                                 "pythonModule": "m"}
+    [problem] = schema.errors("CustomJob", body)
+    assert problem.startswith("jobSpec.workerPoolSpecs[0]: Vertex AI requires that a worker pool that is not empty runs "
+                              "exactly one task") and "custom_job.proto" in problem  # the rule and its source
+    assert schema.errors("CustomJobSpec", {"workerPoolSpecs": [{"machineSpec": {"machineType": "n1-standard-4"}}]},
+                         partial=True) == []  # a config file's part: the image comes later
