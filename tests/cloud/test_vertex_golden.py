@@ -76,13 +76,13 @@ def test_ddsp_launchs_checker_accepts_or_refuses_each_golden_request(path):
 
 
 def test_a_product_body_without_image_uri_is_refused_by_both_for_their_own_reasons(fake):
-    """ddsp-launch's own request for configs/single-gpu.yaml, broken on purpose: the product
+    """ddsp-launch's own request (its --dry-run's), broken on purpose: the product
     refuses it from the discovery document's "Required." (nothing is sent), the local Vertex AI
     from its own rule written from the REST reference."""
     image = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "e" * 64
     dry = ddsp_launch("submit", "gs://ddsp-data/violin", "gs://ddsp-data/runs/v1", "--image", image, "--project", "my-proj",
-                      "--config", str(ROOT / "configs" / "single-gpu.yaml"), "--dry-run", check=True)
-    body = json.loads(dry.stdout.split("\n", 1)[1].split("\n# equivalent gcloud command:")[0])  # the request it would send
+                      "--dry-run", check=True)
+    body, _ = json.JSONDecoder().raw_decode(dry.stdout[dry.stdout.index("\n{") + 1:])  # the request it would send
     assert discovery.request_schema().errors("CustomJob", body) == []
     assert post(fake, "CustomJob", body)[0] == 200  # whole, both accept it
     del body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"]
