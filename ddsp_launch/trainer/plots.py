@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ddsp_launch.common import destinations
 from ddsp_launch.trainer.prepare import features
 
 PLOT_SECONDS = 30.0
