@@ -85,7 +85,8 @@ class Saver:
         after = set(local_steps(self.folder.local))
         if self.folder.remote is not None:
             files = sorted(self.folder.local.glob(f"{PREFIX}-{step}.*"), key=lambda p: p.suffix == ".index")
-            self.folder.sync(files + [self.folder.local / "checkpoint"])  # index after data, state last
+            # index after data, state last; neither once a data file failed to upload
+            self.folder.sync(files + [self.folder.local / "checkpoint"], group=f"{PREFIX}-{step}")
             for gone in before - after:
                 self.folder.delete_remote([f"{PREFIX}-{gone}.index", f"{PREFIX}-{gone}.data-00000-of-00001"])
         return path
