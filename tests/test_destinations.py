@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as hs
+from hypothesis import HealthCheck, example, given, settings, strategies as hs
 
 from ddsp_launch.common import destinations as d
 from ddsp_launch.common.errors import InputError
@@ -158,6 +158,7 @@ def _covered(path: Path) -> set[Path]:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=entries, inp=paths, out=paths)
+@example(layout=[(["a"], "dir", []), (["c", "a"], "link", [])], inp=(["a"], False), out=(["c"], False))  # c/a -> the root
 def test_no_layout_lets_an_output_touch_an_input(tmp_path_factory, layout, inp, out):
     root = tmp_path_factory.mktemp("layout")
     _build(root, layout)

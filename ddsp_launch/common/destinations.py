@@ -70,6 +70,7 @@ def check_apart(output: str | os.PathLike | None, inputs: Mapping[str, str | os.
     if output is None or gcs.is_gcs(str(output)):
         return
     out = resolved(output)
+    links = _link_targets(out)
     for name, spec in inputs.items():
         if spec is None or str(spec) == "":
             continue
@@ -77,6 +78,25 @@ def check_apart(output: str | os.PathLike | None, inputs: Mapping[str, str | os.
             how = relation(out, root)
             if how is not None and how not in allow:
                 _refuse(output, label, name, spec, root, out, how)
+            reached = next((t for t in links if relation(t, root) is not None), None)
+            if reached is not None and "contains" not in allow:  # writing through the link would reach the input
+                _refuse(output, label, name, spec, root, out, "contains")
+
+
+def _link_targets(folder: Path, limit: int = 10_000) -> list[Path]:
+    """Where the symbolic links inside an existing output folder lead (resolved; at most
+    ``limit`` entries looked at: an output is new, empty or one of ours)."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for seen, (top, dirs, files) in enumerate(os.walk(folder)):
+        if seen > limit:
+            break
+        for entry in (*dirs, *files):
+            path = Path(top, entry)
+            if path.is_symlink():
+                found.append(resolved(path))
+    return found
 
 
 def _refuse(output, label: str, name: str, spec, root: Path, out: Path, how: str) -> None:
