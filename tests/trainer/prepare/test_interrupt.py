@@ -33,12 +33,22 @@ def wait_until_writing(out: Path, proc: subprocess.Popen, timeout: float = 120) 
     raise AssertionError("prepare never started writing")
 
 
+def frozen_mid_run(out: Path, proc: subprocess.Popen) -> Path:
+    """Prepare once it writes records, stopped there (SIGSTOP): a signal sent now is handled
+    before it can finish, so the test never races the run's completion."""
+    staging = wait_until_writing(out, proc)
+    proc.send_signal(signal.SIGSTOP)
+    assert staging.exists() and not out.exists() and not (staging / "manifest.json").exists()  # still mid-run
+    return staging
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_leaves_nothing_and_exits_130(example_audio, tmp_path, sig):
     out = tmp_path / "ds"
     proc = start(example_audio, out)
-    staging = wait_until_writing(out, proc)
+    staging = frozen_mid_run(out, proc)
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "no dataset was written" in err or "Stopped by signal" in err
@@ -49,7 +59,7 @@ def test_signal_mid_run_leaves_nothing_and_exits_130(example_audio, tmp_path, si
 def test_kill_mid_run_then_rerun_completes(example_audio, tmp_path):
     out = tmp_path / "ds"
     proc = start(example_audio, out)
-    staging = wait_until_writing(out, proc)
+    staging = frozen_mid_run(out, proc)
     proc.kill()
     proc.wait(timeout=30)
     assert not out.exists()  # nothing at the output path looks like a dataset
