@@ -226,7 +226,7 @@ ROWS: list[Row] = [
     row("run", "run notes.txt out --runtime process", 2, "notes.txt", "not a TFRecord"),
     row("run", "run bad-ds out --runtime process", 2, "not a TFRecord"),
     row("run", "run nope out --runtime process", 2, "nope"),
-    row("run", "run REC out --runtime process", 2, "no TFRecords"),
+    row("run", "run REC out --runtime process", 2, "holds audio", "--prepare-to"),
     row("run", "run ds notes.txt --runtime process", 2, "notes.txt", "file"),
     row("run", "run ds out --gpu --runtime process", 4, "NVIDIA", "--cpu"),
     row("run", "run ds out --gpu --runtime docker", 4, "NVIDIA"),

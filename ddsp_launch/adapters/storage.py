@@ -185,16 +185,16 @@ def check_bucket(uri: gcs.GcsUri, region: str, client, allow_cross_region: bool 
     return location
 
 
-def check_job_buckets(spec, allow_cross_region: bool, say: Callable[[str], None]) -> None:
-    """Check the buckets of a Vertex AI job's data and output (`cloud.jobs.CloudJobSpec`)."""
-    client = gcs.make_client(spec.project)
+def check_buckets(uris: list[gcs.GcsUri], project: str, region: str, allow_cross_region: bool,
+                  say: Callable[[str], None]) -> None:
+    """Check the buckets a Vertex AI job reads and writes, each once."""
+    client = gcs.make_client(project)
     seen = set()
-    for uri in (spec.data, spec.output):
-        parsed = gcs.GcsUri.parse(uri)
-        if parsed.bucket not in seen:
-            seen.add(parsed.bucket)
-            location = check_bucket(parsed, spec.region, client, allow_cross_region)
-            say(f"bucket gs://{parsed.bucket}: reachable, location {location}")
+    for uri in uris:
+        if uri.bucket not in seen:
+            seen.add(uri.bucket)
+            location = check_bucket(uri, region, client, allow_cross_region)
+            say(f"bucket gs://{uri.bucket}: reachable, location {location}")
 
 
 def total_bytes(paths: list[Path]) -> int:

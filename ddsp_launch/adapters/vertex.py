@@ -197,6 +197,35 @@ class Vertex:
             sleep(interval)
 
 
+def for_project(project: str | None, region: str | None) -> Vertex:
+    """A client for ``project`` (required) in ``region`` (checked; default us-central1)."""
+    from ddsp_launch.cloud import discovery
+    from ddsp_launch.cloud.jobs import DEFAULT_REGION
+
+    if not project:
+        raise InputError("no Google Cloud project given", "pass --project PROJECT_ID or set GOOGLE_CLOUD_PROJECT")
+    return Vertex(project, discovery.check_region(region or DEFAULT_REGION))
+
+
+def follow_to_end(client: Vertex, name: str, interval: float, emit: Callable[[str], None]) -> dict:
+    """Print a job's log lines until it ends; raise JobFailed unless it succeeded. Ctrl-C stops
+    following only (Interrupted, exit 130): the job goes on."""
+    from ddsp_launch.common.errors import Interrupted, JobFailed
+
+    job = job_id(name)
+    try:
+        final = client.follow(name, lambda line: emit(line.format()), interval=interval)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped following; the job goes on running: {name}",
+                          f"watch again: ddsp-launch jobs logs {job} --follow; stop it: ddsp-launch jobs cancel {job}") from None
+    state = final.get("state", "")
+    emit(f"job {state.removeprefix('JOB_STATE_').lower()}: {name}")
+    if state != "JOB_STATE_SUCCEEDED":
+        raise JobFailed(f"job ended {state.removeprefix('JOB_STATE_')}: {(final.get('error') or {}).get('message', '')}",
+                        f"see `ddsp-launch jobs logs {job}`")
+    return final
+
+
 def _log_line(entry: dict) -> LogLine:
     payload = entry.get("jsonPayload") or {}
     text = entry.get("textPayload") or payload.get("message") or (json.dumps(payload) if payload else "")

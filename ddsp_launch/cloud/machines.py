@@ -10,10 +10,10 @@ most vCPUs a machine may have for a given count on N1.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ddsp_launch.cloud import discovery
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.spec import Machine
 
 # N1 machines take these GPUs; count -> the most vCPUs an N1 machine may have with that many.
 N1_GPUS: dict[str, dict[int, int]] = {
@@ -39,28 +39,6 @@ FIXED_GPU_MACHINES: dict[str, tuple[str, int]] = {
 RETIRED = {"NVIDIA_TESLA_K80": "K80 GPUs were retired from Vertex AI; NVIDIA_TESLA_T4 is the usual replacement"}
 _N1 = re.compile(r"^n1-(standard|highmem|highcpu)-(\d+)$")
 _CPU_ONLY = re.compile(r"^(e2|n2|n2d|c2|c2d|c3|m1)-[a-z]+-\d+$")
-
-
-@dataclass(frozen=True)
-class Machine:
-    """One worker pool's machine: a Compute Engine machine type and its accelerators."""
-
-    machine_type: str
-    accelerator_type: str | None = None
-    accelerator_count: int = 0
-
-    @property
-    def has_gpu(self) -> bool:
-        return bool(self.accelerator_type and self.accelerator_count)
-
-    def machine_spec(self) -> dict:
-        spec: dict = {"machineType": self.machine_type}
-        if self.has_gpu:
-            spec.update(acceleratorType=self.accelerator_type, acceleratorCount=self.accelerator_count)
-        return spec
-
-    def describe(self) -> str:
-        return self.machine_type + (f" + {self.accelerator_count} x {self.accelerator_type}" if self.has_gpu else "")
 
 
 def parse_accelerator(text: str | None) -> tuple[str | None, int]:

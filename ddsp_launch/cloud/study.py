@@ -2,7 +2,8 @@
 
 The same studySpec drives a Vertex AI HyperparameterTuningJob and `ddsp-launch tune
 --local`: Vertex passes each trial's values as `--parameterId=value`, and so does the local
-sweep, so a parameterId must be one of the trainer's flags.
+sweep, so a parameterId must be one of the trainer's flags: one of the training parameters
+(`spec.TrainingParams`), which the local sweep sets on the run's parameters.
 """
 
 from __future__ import annotations
@@ -13,14 +14,9 @@ import random
 from dataclasses import dataclass
 
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.spec import TrainingParams
 
 _SPECS = ("doubleValueSpec", "integerValueSpec", "discreteValueSpec", "categoricalValueSpec")
-
-
-def trainer_flags() -> set[str]:
-    from ddsp_launch.trainer.task import build_parser  # noqa: PLC0415 - argparse only, no TensorFlow
-
-    return {a.dest for a in build_parser()._actions if a.option_strings}  # noqa: SLF001
 
 
 @dataclass(frozen=True)
@@ -82,15 +78,14 @@ def parse(spec: dict, where: str = "studySpec") -> Study:
     metric = metrics[0]
     if not metric.get("metricId") or metric.get("goal") not in ("MINIMIZE", "MAXIMIZE"):
         raise InputError(f"{where}.metrics[0]: needs metricId and goal MINIMIZE or MAXIMIZE", "e.g. {metricId: Loss, goal: MINIMIZE}")
-    flags = trainer_flags()
-    reserved = {"file_pattern", "save_dir", "restore_dir", "hypertune", "hypertune_metric"}
+    tunable = TrainingParams.numeric()
     params = []
     for i, p in enumerate(spec.get("parameters") or []):
         at = f"{where}.parameters[{i}]"
         pid = p.get("parameterId")
-        if pid not in flags or pid in reserved:
+        if pid not in tunable:
             raise InputError(f"{at}: {pid!r} is not a trainer flag Vertex AI could pass as --{pid}=VALUE",
-                             "tune one of: " + ", ".join(sorted(flags - reserved)))
+                             "tune one of the training parameters: " + ", ".join(tunable))
         given = [k for k in _SPECS if k in p]
         if len(given) != 1:
             raise InputError(f"{at} ({pid}): give exactly one of {', '.join(_SPECS)}")

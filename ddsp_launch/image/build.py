@@ -8,6 +8,7 @@ registry that already has the tag is not pushed to again. Every build leaves a r
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +21,8 @@ from ddsp_launch.common.errors import InputError
 from ddsp_launch.image import context, dockerfile
 
 LOCAL_REPOSITORY = "ddsp-launch"
+_PEM = b"-----BEGIN CERTIFICATE-----"
+_CA_ENV = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ class BuildPlan:
             cmds.append(shlex.join(["docker", "tag", self.local_ref, self.remote_ref]))
             cmds.append(shlex.join(["docker", "push", self.remote_ref]))
         return cmds
+
+    def printed(self) -> list[str]:
+        """What a dry run shows: the Dockerfile, the build context, the docker commands."""
+        return [self.context.dockerfile_text, f"# build context: {self.describe_context()}", *self.commands()]
 
     def describe_context(self) -> str:
         files = self.context.files
@@ -137,3 +144,25 @@ def write_record(result: BuildResult) -> Path:
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
     return path
+
+
+def check_ca_bundle(path: Path) -> Path:
+    if not path.is_file():
+        raise InputError(f"CA bundle {path} does not exist", "give a PEM file, e.g. /etc/ssl/certs/ca-certificates.crt")
+    if _PEM not in path.read_bytes()[:1 << 20]:
+        raise InputError(f"CA bundle {path} holds no PEM certificate", "give a PEM file (-----BEGIN CERTIFICATE-----)")
+    return path
+
+
+def resolve_ca_bundle(option: Path | None) -> Path | None:
+    """The bundle given (checked), else the one the environment names."""
+    return check_ca_bundle(option) if option is not None else ca_bundle_from_env()
+
+
+def ca_bundle_from_env() -> Path | None:
+    """The CA bundle pip and requests are told about here (PIP_CERT, REQUESTS_CA_BUNDLE, SSL_CERT_FILE)."""
+    for name in _CA_ENV:
+        value = os.environ.get(name)
+        if value and Path(value).is_file():
+            return Path(value)
+    return None

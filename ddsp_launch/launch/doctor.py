@@ -41,6 +41,17 @@ def has_nvidia_gpu() -> bool:
         return False
 
 
+def engine_answers() -> bool:
+    """Whether a Docker engine answers here (the interactive launcher's default target)."""
+    try:
+        from ddsp_launch.adapters import docker_engine
+
+        docker_engine.connect(timeout=5)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means: not available
+        return False
+
+
 def python_check() -> Check:
     from ddsp_launch import __version__
     from ddsp_launch.runtime import process
@@ -125,6 +136,16 @@ def _call(name: str, what, ok_detail) -> Check:
 def run(*, docker: bool = True, gpu: bool = False, cloud: bool = False, project: str | None = None,
         region: str = "us-central1", bucket: str | None = None, registry: str | None = None,
         output: Path | None = None, quick: bool = False) -> list[Check]:
+    """Every check asked for. Names typed wrong (a region, a bucket URI) are bad input (exit 2),
+    not a failed check of this machine: they are refused first."""
+    if cloud or bucket:
+        from ddsp_launch.cloud import discovery
+
+        discovery.check_region(region)
+    if bucket:
+        from ddsp_launch.common import gcs
+
+        gcs.GcsUri.parse(bucket)
     checks = [python_check()]
     engine = None
     if docker or gpu or registry:

@@ -1,28 +1,52 @@
 """The interactive flow of `ddsp-launch`: questionary prompts over the same settings.
 
 Asks, in order and only what applies: where to train, GPU or CPU, the data (offering to
-prepare raw audio), the output, the cloud choices (from the validated tables), then the
-hyperparameters, each with its default and a hint. Every answer is checked as it is typed
-and re-asked with the reason. Then a summary, the cost class and the equivalent command:
-run, edit an answer, save to a file, or cancel. The prompts only gather input.
+prepare raw audio), the output, what the target asks (the settings table's `ask`: for
+Vertex AI the cloud choices, from the validated tables), then the hyperparameters, each
+with its default and a hint. Every answer is checked as it is typed, by the same rules the
+flags and the web page follow (launch/resolve.py: data on this machine is fine for Vertex
+AI, prepared and uploaded), and re-asked with the reason. Then a summary, the cost class and
+the equivalent command: run, edit an answer, save to a file, or cancel. The prompts only
+gather input.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
+import os
+import sys
 from pathlib import Path
 from typing import Callable
 
-from ddsp_launch.common import gcs
-from ddsp_launch.common.errors import Interrupted, LaunchError
-from ddsp_launch.launch import launcher
-from ddsp_launch.launch.settings import BY_NAME, TARGETS, Settings, convert, with_values
-from ddsp_launch.spec import TrainingParams
+from ddsp_launch.common import paths
+from ddsp_launch.common.errors import InputError, Interrupted, LaunchError
+from ddsp_launch.launch import launcher, resolve
+from ddsp_launch.launch.settings import BY_NAME, FIELDS, HYPERPARAMETERS, Settings, convert, read_config, with_values
+from ddsp_launch.spec import TARGETS, TrainingParams
 
 MACHINES = ("n1-standard-4", "n1-standard-8", "n1-standard-16", "n1-highmem-8", "n1-highmem-16", "n1-highcpu-32",
             "g2-standard-8", "g2-standard-24", "a2-highgpu-1g", "a2-highgpu-2g")
-HYPER = ("batch_size", "learning_rate", "num_steps", "steps_per_save", "steps_per_summary", "early_stop_loss_value")
+LISTS = ("gin_file", "gin_param")
+HYPER = tuple(n for n in HYPERPARAMETERS if n not in LISTS)
+
+
+def wanted(yes: bool) -> bool:
+    """Ask only in a terminal, never with --yes or under CI."""
+    return not yes and os.environ.get("CI") != "true" and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def with_last_answers(s: Settings) -> Settings:
+    """The last interactive run's answers as the defaults of this one (a damaged file is ignored)."""
+    path = paths.last_answers()
+    if not path.is_file():
+        return s
+    try:
+        last = read_config(path)
+    except InputError:
+        return s
+    for name, value in last.items():
+        if s.origin.get(name) == "default":
+            s.values[name], s.origin[name] = value, "last answers"
+    return s
 
 
 def _q():
@@ -51,31 +75,18 @@ def _valid(check: Callable[[str], object]) -> Callable[[str], object]:
     return validate
 
 
-def _check_data(text: str, cloud: bool) -> None:
-    text = text.strip()
-    if not text:
+def check_data(target: str, text: str) -> bool:
+    """An answer for the data: the rule every door follows (launch/resolve.py); True for audio."""
+    if not text.strip():
         raise ValueError("give a path")
-    if gcs.is_gcs(text):
-        gcs.GcsUri.parse(text)
-        return
-    if cloud:
-        raise ValueError("Vertex AI reads gs:// only: upload first with `ddsp-launch upload FOLDER gs://BUCKET/PATH`")
-    if not Path(text).expanduser().exists():
-        raise ValueError(f"{text} does not exist")
+    return resolve.check_data(target, resolve.location(text.strip(), "data"))
 
 
-def _check_output(text: str, cloud: bool) -> None:
-    text = text.strip()
-    if not text:
+def check_output(target: str, text: str) -> None:
+    """An answer for the output: the rule every door follows (launch/resolve.py)."""
+    if not text.strip():
         raise ValueError("give a folder")
-    if gcs.is_gcs(text):
-        gcs.GcsUri.parse(text)
-        return
-    if cloud:
-        raise ValueError("a Vertex AI job writes to gs:// only, e.g. gs://BUCKET/runs/violin")
-    path = Path(text).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{text} is a file")
+    resolve.check_output(target, resolve.location(text.strip(), "output"))
 
 
 def _check_number(name: str, text: str) -> None:
@@ -84,7 +95,7 @@ def _check_number(name: str, text: str) -> None:
         if value < 0:
             raise ValueError("must be at least 0")
         return
-    dataclasses.replace(TrainingParams(), **{name: value}).validate()  # the trainer's own bounds
+    TrainingParams.check_value(name, value)  # the trainer's own bounds
 
 
 def _text(s: Settings, name: str, validate=None, message: str | None = None) -> str:
@@ -98,38 +109,39 @@ def _text(s: Settings, name: str, validate=None, message: str | None = None) -> 
 def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
     """Ask one setting (and what follows from it); returns the updated settings."""
     q = _q()
-    cloud = s.is_cloud
     if name == "target":
         default = s.target if s.target != "auto" else ("docker" if engine_ok else "process")
-        choices = [q.Choice(TARGETS[t], value=t) for t in ("docker", "process", "vertex")]
+        choices = [q.Choice(TARGETS[t], value=t) for t in TARGETS if t != "auto"]
         target = _ask(q.select("Where should the model train?", choices=choices, default=default, use_shortcuts=True,
                                instruction="(Docker: nothing else to install; Vertex AI: Google's GPUs, billed)"))
         return with_values(s, target=target)
     if name == "device":
-        default = s.device or launcher.default_device(s.target)
+        from ddsp_launch.launch import doctor
+
+        detected = "gpu" if doctor.has_nvidia_gpu() else "cpu"
         device = _ask(q.select("GPU or CPU?", choices=[q.Choice("GPU (NVIDIA)", value="gpu"), q.Choice("CPU", value="cpu")],
-                               default=default, use_shortcuts=True, instruction=f"(detected: {launcher.default_device(s.target)})"))
+                               default=s.device or detected, use_shortcuts=True, instruction=f"(detected: {detected})"))
         return with_values(s, device=device)
     if name == "data":
-        data = _text(s, "data", _valid(lambda t: _check_data(t, cloud)), "Your audio or prepared dataset:")
+        data = _text(s, "data", _valid(lambda t: check_data(s.target, t)), "Your audio or prepared dataset:")
         s = with_values(s, data=data)
-        if launcher.needs_preparing(data):
+        if check_data(s.target, data):
             if _ask(q.confirm(f"{data} holds audio, not a dataset yet. Prepare it first?", default=True)):
                 default = s.prepare_to or data.rstrip("/") + "-dataset"
                 s = with_values(s, prepare_to=default)
-                target = _text(s, "prepare_to", _valid(lambda t: _check_output(t, False)), "Prepare it into:")
+                target = _text(s, "prepare_to", _valid(lambda t: check_output("process", t)), "Prepare it into:")
                 return with_values(s, prepare_to=target)
             return ask_field(s, "data", engine_ok)
         return with_values(s, prepare_to=None)
     if name == "output":
-        if s.values.get("output") is None and s.data and not cloud:
-            s = with_values(s, output=str(Path(s.data.rstrip("/")).parent / "runs" / Path(s.data.rstrip("/")).name))
-        return with_values(s, output=_text(s, "output", _valid(lambda t: _check_output(t, cloud)), "Where should checkpoints go?"))
+        beside = str(Path(s.data.rstrip("/")).parent / "runs" / Path(s.data.rstrip("/")).name) if s.data else None
+        if s.values.get("output") is None and beside and _fits(lambda: check_output(s.target, beside)):
+            s = with_values(s, output=beside)
+        return with_values(s, output=_text(s, "output", _valid(lambda t: check_output(s.target, t)), "Where should checkpoints go?"))
     if name == "project":
-        def check(t: str) -> None:
-            if not re.match(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", t.strip()):
-                raise ValueError("6-30 lowercase letters, digits or hyphens (see `gcloud projects list`)")
-        return with_values(s, project=_text(s, "project", _valid(check), "Google Cloud project:"))
+        from ddsp_launch.cloud.jobs import check_project
+
+        return with_values(s, project=_text(s, "project", _valid(lambda t: check_project(t.strip())), "Google Cloud project:"))
     if name == "region":
         from ddsp_launch.cloud import discovery
 
@@ -161,7 +173,22 @@ def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
         text = _ask(q.text(f"{'Extra gin files' if name == 'gin_file' else 'Gin bindings'} (separate with ';', empty for none):",
                            default="; ".join(s.values.get(name) or ()), instruction=f"({BY_NAME[name].hint})"))
         return with_values(s, **{name: tuple(p.strip() for p in text.split(";") if p.strip())})
-    return s
+    f = BY_NAME[name]  # any other setting a target asks: typed, converted as a flag is
+    return with_values(s, **{name: convert(f, _text(s, name, _valid(lambda t: convert(f, t, "answer"))) or None, f.flag)})
+
+
+def save_path() -> Path | None:
+    """Where to save the settings (None: cancelled)."""
+    name = _q().text("Save to:", default="ddsp-launch-run.yaml").ask()
+    return Path(name) if name else None
+
+
+def _fits(check: Callable[[], object]) -> bool:
+    try:
+        check()
+    except LaunchError:
+        return False
+    return True
 
 
 def _check_repository(text: str) -> None:
@@ -188,25 +215,19 @@ def accelerators_for(machine_type: str) -> list[str]:
 
 
 def order(s: Settings) -> list[str]:
-    names = ["target", "device", "data", "output"]
-    if s.is_cloud:
-        names += ["project", "region", "machine_type", "workers", "spot", "image"]
-    return names + list(HYPER) + ["gin_file", "gin_param"]
+    """What to ask, in order: where, the data and output, what the target asks, the hyperparameters."""
+    lead = [n for n in ("target", "device", "data", "output") if s.applies(BY_NAME[n])]
+    return lead + [f.name for f in FIELDS if s.target in f.ask] + list(HYPER) + list(LISTS)
 
 
-def summary(s: Settings) -> str:
+def summary(s: Settings, run: launcher.Checked | None) -> str:
     lines = ["", "Your run:"]
-    shown = [n for n in order(s) if n not in ("gin_file", "gin_param") or s.values.get(n)]
-    if s.values.get("prepare_to"):
-        shown.insert(shown.index("data") + 1, "prepare_to")
-    if s.is_cloud:
-        shown.insert(shown.index("machine_type") + 1, "accelerator")
-        if s.values.get("push_to"):
-            shown.append("push_to")
-    for name in shown:
-        value = s.values.get(name)
-        lines.append(f"  {name.replace('_', ' '):<22} {value if not isinstance(value, tuple) else '; '.join(value)}")
-    lines.append(f"  {'cost':<22} {launcher.cost_class(s)}")
+    for f in s.relevant():
+        value = s.values.get(f.name)
+        if value not in (None, (), []):
+            lines.append(f"  {f.name.replace('_', ' '):<22} {value if not isinstance(value, tuple) else '; '.join(value)}")
+    if run is not None:
+        lines.append(f"  {'cost':<22} {run.cost()}")
     lines.append("Same run without questions:")
     lines.append("  " + s.command_line())
     return "\n".join(lines)
@@ -219,18 +240,16 @@ def interview(s: Settings, engine_ok: bool, say: Callable[[str], None]) -> tuple
     while (pending := [n for n in order(s) if n not in asked]):  # the order depends on the target chosen
         name = pending[0]
         asked.add(name)
-        if name == "device" and s.is_cloud:
-            s = with_values(s, device="gpu")
-            continue
         s = ask_field(s, name, engine_ok)
     while True:
-        s = launcher.finalize(s)
-        say(summary(s))
-        problem = None
+        s = resolve.finalize(s)
+        problem, run = None, None
         try:
-            launcher.check(s)
+            run = launcher.check(s)
         except LaunchError as exc:
             problem = str(exc)
+        say(summary(s, run))
+        if problem:
             say(f"\nThis would fail: {problem}")
         choices = ([] if problem else [q.Choice("Run it now", value="run")]) + [
             q.Choice("Change an answer", value="edit"), q.Choice("Save to a file, don't run", value="save"),

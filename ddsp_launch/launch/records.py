@@ -45,12 +45,9 @@ def git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def fingerprint(data: str) -> str | None:
-    """A hash of a local dataset's manifest (or its files' names and sizes); None for gs://."""
-    if gcs.is_gcs(data):
-        return None
-    path = Path(data)
-    folder = path if path.is_dir() else path.parent
+def fingerprint(data: Path) -> str:
+    """A hash of a local dataset's manifest (or its files' names and sizes)."""
+    folder = data if data.is_dir() else data.parent
     manifest = folder / "manifest.json"
     digest = hashlib.sha256()
     if manifest.is_file():
@@ -102,10 +99,27 @@ def load(run_id: str) -> dict:
 
 
 def logdir(record: dict) -> str:
-    """Where a run's TensorBoard logs are (Vertex AI writes them under logs/)."""
+    """Where a run's TensorBoard logs are: the folder its target named (or a TensorBoard read)."""
     board = record.get("tensorboard") or {}
-    return board.get("source") or board.get("logdir") \
-        or paths.join(record["output"], paths.VERTEX_LOGS if record.get("target") == "vertex" else paths.SUMMARIES)
+    return board.get("source") or board.get("logdir") or record.get("logdir") or _older_logdir(record)
+
+
+def _older_logdir(record: dict) -> str:
+    """Records written before they named their logs: Vertex AI's under logs/, the rest under summaries/."""
+    return paths.join(record["output"], paths.VERTEX_LOGS if record.get("target") == "vertex" else paths.SUMMARIES)
+
+
+def logdir_for(run: str) -> str:
+    """TensorBoard's folder for what the user named: a log folder here, gs://..., or a run id."""
+    if Path(run).is_file():
+        raise InputError(f"{run} is a file; TensorBoard reads a folder of event files",
+                         f"give the run's folder (e.g. {Path(run).parent}) or its run id")
+    if run.strip() and (Path(run).exists() or gcs.is_gcs(run)):
+        return run
+    if not valid_id(run):
+        raise InputError(f"{run} is neither a folder here nor a run id", "give a run id from `ddsp-launch runs`, "
+                         "a log folder that exists, or gs://BUCKET/PATH")
+    return logdir(load(run))
 
 
 def all_records() -> list[dict]:

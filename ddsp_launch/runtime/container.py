@@ -20,7 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.spec import LocalRunSpec
+from ddsp_launch.common.gcs import GcsUri
+from ddsp_launch.spec import LocalTarget, RunSpec, task_argv
 
 DATA_MOUNT = "/data"
 OUTPUT_MOUNT = "/output"
@@ -113,29 +114,28 @@ def adc_file() -> Path | None:
     return default if default.is_file() else None
 
 
-def plan(spec: LocalRunSpec, image: str, host_uid: int | None = None, host_gid: int | None = None) -> ContainerPlan:
-    """Map a validated spec onto the container's file system, user and devices."""
+def plan(spec: RunSpec, image: str, file_pattern: str, host_uid: int | None = None, host_gid: int | None = None) -> ContainerPlan:
+    """Map a checked spec (a local target) and the TFRecords it reads onto the container's file system, user and devices."""
+    target: LocalTarget = spec.target
     host_uid = os.getuid() if host_uid is None else host_uid
     host_gid = os.getgid() if host_gid is None else host_gid
     mounts: list[Mount] = []
     env: list[tuple[str, str]] = []
 
-    pattern = spec.file_pattern()
-    if spec.data_is_gcs:
-        file_pattern = pattern
-    else:
-        data_dir = _fixed_dir(pattern)
+    data_is_gcs, output_is_gcs = isinstance(spec.dataset, GcsUri), isinstance(spec.output, GcsUri)
+    if not data_is_gcs:
+        data_dir = _fixed_dir(file_pattern)
         mounts.append(Mount(str(data_dir), DATA_MOUNT, True))
-        file_pattern = f"{DATA_MOUNT}/{Path(pattern).relative_to(data_dir).as_posix()}"
+        file_pattern = f"{DATA_MOUNT}/{Path(file_pattern).relative_to(data_dir).as_posix()}"
 
-    if spec.output_is_gcs:
-        save_dir = spec.output
+    if output_is_gcs:
+        save_dir = str(spec.output)
     else:
-        mounts.append(Mount(str(Path(spec.output).resolve()), OUTPUT_MOUNT, False))
+        mounts.append(Mount(str(spec.output.resolve()), OUTPUT_MOUNT, False))
         save_dir = OUTPUT_MOUNT
 
     network = None
-    if spec.data_is_gcs or spec.output_is_gcs:
+    if data_is_gcs or output_is_gcs:
         emulator = os.environ.get("STORAGE_EMULATOR_HOST")
         creds = adc_file()
         if creds is not None:
@@ -160,11 +160,11 @@ def plan(spec: LocalRunSpec, image: str, host_uid: int | None = None, host_gid: 
     if user != IMAGE_USER:
         env.append(("HOME", "/tmp"))
 
-    args = (f"--save_dir={save_dir}", f"--file_pattern={file_pattern}", *spec.params.task_args())
+    args = tuple(task_argv(spec, file_pattern, save_dir=save_dir))
     return ContainerPlan(
         image=image, args=args, mounts=tuple(mounts), env=tuple(env), user=user,
-        gpus=spec.device == "gpu", name=f"ddsp-launch-{uuid.uuid4().hex[:8]}", network=network,
-        labels=(("ddsp-launch.output", spec.output),),
+        gpus=target.device == "gpu", name=f"ddsp-launch-{uuid.uuid4().hex[:8]}", network=network,
+        labels=(("ddsp-launch.output", str(spec.output)),),
     )
 
 

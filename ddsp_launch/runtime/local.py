@@ -10,12 +10,12 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ddsp_launch.common.errors import EngineUnavailable, ImageError
+from ddsp_launch.common.gcs import GcsUri
 from ddsp_launch.image import build as image_build
 from ddsp_launch.runtime import container, process
-from ddsp_launch.spec import LocalRunSpec, resolve_ca_bundle
+from ddsp_launch.spec import LocalTarget, RunSpec, task_argv
 
 Say = Callable[[str], None]
 
@@ -28,46 +28,47 @@ class Outcome:
     command: list[str] | None = None
 
 
-def choose_runtime(spec: LocalRunSpec, say: Say):
+def _target(spec: RunSpec) -> LocalTarget:
+    return spec.target  # a LocalTarget: launch/targets routes only those here
+
+
+def choose_runtime(spec: RunSpec, say: Say):
     """(runtime name, engine or None). Explicit choices are honoured or fail clearly."""
-    if spec.runtime == "process":
+    if _target(spec).runtime == "process":
         return "process", None
     from ddsp_launch.adapters import docker_engine
 
     try:
         return "docker", docker_engine.connect()
     except EngineUnavailable as exc:
-        if spec.runtime == "docker":
+        if _target(spec).runtime == "docker":
             raise
         say(f"Docker is not available ({exc.message}): training as a local process instead (--runtime process).")
         return "process", None
 
 
-def build_spec(spec: LocalRunSpec) -> image_build.BuildSpec:
+def build_spec(spec: RunSpec) -> image_build.BuildSpec:
     from ddsp_launch.image import dockerfile
 
+    target = _target(spec)
     return image_build.BuildSpec(
-        variant=spec.device, base_image=spec.base_image or dockerfile.DEFAULT_BASE_IMAGE,
-        ca_bundle=resolve_ca_bundle(spec.ca_bundle),
+        variant=target.device, base_image=target.base_image or dockerfile.DEFAULT_BASE_IMAGE,
+        ca_bundle=image_build.resolve_ca_bundle(target.ca_bundle),
     )
 
 
-def process_argv(spec: LocalRunSpec) -> list[str]:
-    output = spec.output if spec.output_is_gcs else str(Path(spec.output).resolve())
-    return [f"--save_dir={output}", f"--file_pattern={spec.file_pattern()}", *spec.params.task_args()]
+def process_argv(spec: RunSpec, file_pattern: str) -> list[str]:
+    output = str(spec.output) if isinstance(spec.output, GcsUri) else str(spec.output.resolve())
+    return task_argv(spec, file_pattern, save_dir=output)
 
 
-def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
-    spec.validate()
-    if spec.device == "gpu":  # refused before any image is built, never trained on the CPU instead
-        from ddsp_launch.launch import doctor
-
-        doctor.require(doctor.gpu_checks(spec.runtime))
+def run(spec: RunSpec, file_pattern: str, say: Say, progress: Say) -> Outcome:
+    """Train ``spec`` here on ``file_pattern`` (its dataset prepared, the machine checked: see launch/targets/local)."""
     runtime, engine = choose_runtime(spec, say)
     if runtime == "process":
-        return _run_process(spec, say)
+        return _run_process(spec, file_pattern, say)
 
-    image = spec.image
+    image = _target(spec).image
     if image is None:
         plan = image_build.plan(build_spec(spec))
         if engine.image_id(plan.local_ref) is None:
@@ -76,9 +77,9 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
         try:
             result = image_build.build(plan, engine, progress, warn=say)
         except ImageError as exc:
-            if spec.runtime == "auto" and "base image cannot be pulled" in exc.message:
+            if _target(spec).runtime == "auto" and "base image cannot be pulled" in exc.message:
                 say(f"{exc}\nTraining as a local process instead (--runtime process).")
-                return _run_process(spec, say)
+                return _run_process(spec, file_pattern, say)
             raise
         image = result.image
         say(f"image: {image} ({'built' if result.built else 'up to date'}; record {result.record})")
@@ -86,8 +87,8 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
         say(f"pulling {image}")
         engine.pull(image, None)
 
-    cplan = container.plan(spec, image)
-    output_dir = None if spec.output_is_gcs else Path(spec.output).resolve()
+    cplan = container.plan(spec, image, file_pattern)
+    output_dir = None if isinstance(spec.output, GcsUri) else spec.output.resolve()
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         if cplan.user == container.IMAGE_USER:
@@ -103,9 +104,9 @@ def run(spec: LocalRunSpec, say: Say, progress: Say) -> Outcome:
     return Outcome("docker", code, image=image, command=cplan.argv())
 
 
-def _run_process(spec: LocalRunSpec, say: Say) -> Outcome:
+def _run_process(spec: RunSpec, file_pattern: str, say: Say) -> Outcome:
     process.require_trainer_stack("the process runtime")
-    argv = process_argv(spec)
+    argv = process_argv(spec, file_pattern)
     say(f"runtime: local process ({sys.executable} -m ddsp_launch.trainer.task)")
     return Outcome("process", process.run_module("ddsp_launch.trainer.task", argv), command=argv)
 

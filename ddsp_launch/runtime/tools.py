@@ -24,7 +24,6 @@ from ddsp_launch.common.errors import InputError, MissingDependencyError
 from ddsp_launch.runtime import container, process
 from ddsp_launch.runtime.container import IMAGE_IDS, chown_tree
 from ddsp_launch.runtime.local import write_stdout
-from ddsp_launch.spec import ca_bundle_from_env
 from ddsp_launch.trainer import tool_args
 
 Say = Callable[[str], None]
@@ -202,7 +201,7 @@ def cpu_image(engine, base_image: str | None, say: Say, progress: Say) -> str:
     from ddsp_launch.image import build as image_build, dockerfile  # noqa: PLC0415
 
     bplan = image_build.plan(image_build.BuildSpec(variant="cpu", base_image=base_image or dockerfile.DEFAULT_BASE_IMAGE,
-                                                   ca_bundle=ca_bundle_from_env()))
+                                                   ca_bundle=image_build.ca_bundle_from_env()))
     if engine.image_id(bplan.local_ref) is None:
         say(f"building the training image {bplan.local_ref} (the first build downloads the pinned stack: several minutes)")
     return image_build.build(bplan, engine, progress, warn=say).image
@@ -226,3 +225,19 @@ def run_in_image(command: str, args: list[str], image: str, engine, say: Say) ->
     finally:
         finish(tplan, code == 0)
     return code
+
+
+def run(command: str, args: list[str], say: Say, progress: Say) -> int:
+    """`ddsp-launch transfer|export ARGS`: here (training stack installed) or in the training image;
+    the host's own options (--runtime, --image, --base-image) taken out of ARGS first."""
+    host, rest = split_host_options(args)
+    if any(a in ("-h", "--help") for a in rest):
+        tool_args.PARSERS[command]().parse_args(["--help"])
+    runtime = host.get("runtime", "auto")
+    if runtime not in ("auto", "process", "docker"):
+        raise InputError(f"--runtime {runtime!r}: choose auto, process or docker")
+    chosen, engine = choose(runtime, say)
+    if chosen == "process":
+        return process.run_module(MODULES[command], rest)
+    image = host.get("image") or cpu_image(engine, host.get("base_image"), say, progress)
+    return run_in_image(command, rest, image, engine, say)

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Callable
 
 from ddsp_launch.cloud.study import Study
+from ddsp_launch.common import datasets
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.spec import TrainingParams
+from ddsp_launch.spec import RunSpec, task_argv
 
 METRIC_FILE = "hypertune/output.metrics"
 
@@ -40,13 +41,11 @@ class TrialResult:
     best: bool = False
 
 
-def trial_argv(study: Study, file_pattern: str, save_dir: Path, params: TrainingParams, values: dict) -> list[str]:
-    tuned = set(values)
-    fixed = [a for a in params.task_args() if a.split("=", 1)[0].lstrip("-") not in tuned]
-    return [
-        sys.executable, "-m", "ddsp_launch.trainer.task", f"--file_pattern={file_pattern}", f"--save_dir={save_dir}",
-        *fixed, "--hypertune", f"--hypertune_metric={study.metric_id}", *[f"--{k}={v}" for k, v in values.items()],
-    ]
+def trial_argv(study: Study, spec: RunSpec, save_dir: Path, values: dict) -> list[str]:
+    """One trial: the run's parameters with the trial's values in their place."""
+    return [sys.executable, "-m", "ddsp_launch.trainer.task",
+            *task_argv(spec, datasets.pattern(spec.dataset), save_dir=str(save_dir), params=spec.params.with_values(values),
+                       hypertune_metric=study.metric_id)]
 
 
 def read_metric(path: Path, metric_id: str) -> tuple[float | None, int | None]:
@@ -66,11 +65,12 @@ def read_metric(path: Path, metric_id: str) -> tuple[float | None, int | None]:
     return float(last[metric_id]), int(last.get("global_step") or 0)
 
 
-def run(study: Study, file_pattern: str, output: Path, params: TrainingParams, trials: int, parallel: int = 1,
-        seed: int = 0, algorithm: str | None = None, say: Callable[[str], None] = print) -> list[TrialResult]:
-    """Run the sweep; every trial's log is output/trial-N/train.log."""
+def run(study: Study, spec: RunSpec, trials: int, parallel: int = 1, seed: int = 0, algorithm: str | None = None,
+        say: Callable[[str], None] = print) -> list[TrialResult]:
+    """Run the sweep of ``spec`` (a local run; its output is the sweep's folder); every trial's log is output/trial-N/train.log."""
+    output = spec.output
     sets = study.trials(trials, seed=seed, algorithm=algorithm)
-    record = {"studySpec": study.spec, "trials": sets, "seed": seed, "trainer_args": params.task_args()}
+    record = {"studySpec": study.spec, "trials": sets, "seed": seed, "trainer_args": task_argv(spec, datasets.pattern(spec.dataset))}
     previous = output / "study.json"
     if previous.is_file() and json.loads(previous.read_text()) != json.loads(json.dumps(record)):
         raise InputError(f"{output} holds a different sweep (its study.json differs), whose checkpoints these trials would resume",
@@ -90,7 +90,7 @@ def run(study: Study, file_pattern: str, output: Path, params: TrainingParams, t
                 env = {**os.environ, "CLOUD_ML_HP_METRIC_FILE": str(tdir / METRIC_FILE), "CLOUD_ML_TRIAL_ID": str(number)}
                 log = (tdir / "train.log").open("wb")
                 say(f"trial {number}/{len(sets)}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
-                proc = subprocess.Popen(trial_argv(study, file_pattern, tdir, params, values), env=env,
+                proc = subprocess.Popen(trial_argv(study, spec, tdir, values), env=env,
                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
                 running[number] = (proc, values, log)
             for number, (proc, values, log) in list(running.items()):

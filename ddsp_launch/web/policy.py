@@ -24,7 +24,7 @@ from ddsp_launch.launch import settings as st
 SERVER_OWNED = ("image", "base_image", "push_to", "project")
 HIDDEN_FIELDS = ("tensorboard",)  # the page starts TensorBoard on demand
 PATH_FIELDS = ("data", "output", "prepare_to")
-PAGE_FIELDS = tuple(f.name for f in st.FIELDS if f.name not in SERVER_OWNED + HIDDEN_FIELDS)
+PAGE_FIELDS = tuple(f.name for f in st.FIELDS if f.page and f.name not in SERVER_OWNED + HIDDEN_FIELDS)
 SERVER_FIX = "start `ddsp-launch web` with {flag} VALUE (or {name}: VALUE in its --config FILE)"
 
 

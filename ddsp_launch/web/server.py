@@ -14,7 +14,7 @@ import webbrowser
 from dataclasses import dataclass
 from pathlib import Path
 
-from ddsp_launch.common import hosts, private
+from ddsp_launch.common import hosts, paths, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.web import uploads
 from ddsp_launch.web.policy import Policy
@@ -32,6 +32,17 @@ class Options:
     limits: uploads.Limits
     allow_hosts: tuple[str, ...] = ()
     browser: bool = True
+
+    @classmethod
+    def build(cls, host: str, port: int, workspace: Path | None, token: str | None, allow_roots: list[Path],
+              allow_hosts: list[str], limits: uploads.Limits, own: dict, config: Path | None, browser: bool) -> "Options":
+        """From `ddsp-launch web`'s flags: the workspace (default DDSP_LAUNCH_HOME/web), what pages may
+        name, and the server's own settings (``own``: flags, over its --config FILE)."""
+        from ddsp_launch.web import policy  # noqa: PLC0415
+
+        space = (workspace or paths.web_workspace()).resolve()
+        rules = Policy(policy.allowed_roots(space, allow_roots), policy.server_settings(own, config))
+        return cls(host, port, space, token, rules, limits, tuple(allow_hosts), browser)
 
 
 def is_loopback(host: str) -> bool:

@@ -23,12 +23,20 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, model_files, paths, private
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.launch import launcher, records
+from ddsp_launch.launch import launcher, records, resolve
 from ddsp_launch.launch import settings as st
 from ddsp_launch.web import uploads
 from ddsp_launch.web.policy import Policy
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+total_loss (\S+)", re.M)
+
+
+class NotFound(InputError):
+    status = 404
+
+
+class NotReady(InputError):
+    status = 409
 
 
 def log_path(run_id: str) -> Path:
@@ -37,14 +45,14 @@ def log_path(run_id: str) -> Path:
 
 def check_id(run_id: str) -> str:
     if not records.valid_id(run_id):
-        raise InputError(f"no run {run_id!r}", "pick one from the runs page")
+        raise NotFound(f"no run {run_id!r}", "pick one from the runs page")
     return run_id
 
 
-# ---- settings from the page -------------------------------------------------------------
-def settings_from_form(form: dict, upload_dir: Path | None, policy: Policy) -> st.Settings:
-    """The page's answers as Settings, resolved and checked exactly as `ddsp-launch train`
-    resolves and checks flags (same conversions, same messages), over the server's own
+# ---- a run from the page ----------------------------------------------------------------
+def run_from_form(form: dict, upload_dir: Path | None, policy: Policy) -> launcher.Checked:
+    """The page's answers, resolved and checked exactly as `ddsp-launch train` resolves and
+    checks flags (same conversions, same rules, same messages), over the server's own
     settings (see policy.py). With uploaded audio the data is the upload folder, prepared
     beside it first."""
     flags = policy.page_settings(form)
@@ -56,9 +64,7 @@ def settings_from_form(form: dict, upload_dir: Path | None, policy: Policy) -> s
         flags["data"] = str(upload_dir / "audio")
         flags["prepare_to"] = str(upload_dir / "dataset")
     flags["tensorboard"] = False
-    s = launcher.finalize(st.resolve(flags, policy.server, os.environ))
-    launcher.check(s)
-    return s
+    return launcher.check(resolve.finalize(st.resolve(flags, policy.server, os.environ)))
 
 
 # ---- following a run ----------------------------------------------------------------------
@@ -157,11 +163,11 @@ class Service:
                 used.update(root / part for part in parts[:1])
         return uploads.clean_old(root, used)
 
-    def start(self, settings: st.Settings) -> str:
+    def start(self, run: launcher.Checked) -> str:
         """Start `ddsp-launch train` on these settings; returns the run id."""
-        launcher.preflight(settings)
-        run_id = records.new_id(settings.target)
-        config = st.save(settings, private.private_dir(self.workspace / "configs") / f"{run_id}.yaml")
+        launcher.preflight(run)
+        run_id = records.new_id(run.settings.target)
+        config = st.save(run.settings, private.private_dir(self.workspace / "configs") / f"{run_id}.yaml")
         log = log_path(run_id)
         private.private_dir(log.parent)
         env = {**os.environ, "DDSP_LAUNCH_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"}
@@ -181,7 +187,7 @@ class Service:
         alive = proc is not None and proc.poll() is None
         if record is None:
             if proc is None:
-                raise InputError(f"no run {run_id!r}", "pick one from the runs page")
+                raise NotFound(f"no run {run_id!r}", "pick one from the runs page")
             state = "starting" if alive else "failed"
             record = {"id": run_id, "state": state}
         elif not alive and proc is not None and record.get("state") in ("starting", "running"):
@@ -222,10 +228,10 @@ class Service:
         record = records.load(check_id(run_id))
         output = record.get("output") or ""
         if gcs.is_gcs(output):
-            raise InputError("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
+            raise NotReady("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
         model = model_files.newest_in(Path(output)) if Path(output).is_dir() else None
         if model is None:
-            raise InputError("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
+            raise NotReady("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
         files = [Path(output) / n for n in model.names]
         statistics = statistics_for(record)
         if model.statistics is None and statistics is not None:
@@ -255,7 +261,7 @@ class Service:
 
     def transfer(self, tid: str) -> Transfer:
         if tid not in self.transfers:
-            raise InputError(f"no transfer {tid!r}", "upload the recording again")
+            raise NotFound(f"no transfer {tid!r}", "upload the recording again")
         return self.transfers[tid]
 
     def stop_transfers(self) -> None:

@@ -6,15 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from ddsp_launch.cloud import config, jobs
+from ddsp_launch.cloud import config
+from ddsp_launch.cloud.study import parse
 from ddsp_launch.common.errors import InputError
+from tests.cloud.vertex_requests import request
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer:gpu-1"
 
 
-def submit_spec(cfg):
-    return jobs.from_sources(cfg, project="my-proj", image=IMAGE, data="gs://ddsp-data/v", output="gs://ddsp-data/r").validate()
+def submit_spec(name: str, **flags):
+    """The request `ddsp-launch submit --job-config configs/NAME.yaml` makes."""
+    return request(job_config=str(ROOT / "configs" / f"{name}.yaml"), image=IMAGE, **flags)
 
 
 def write(tmp_path, text: str) -> Path:
@@ -25,7 +28,7 @@ def write(tmp_path, text: str) -> Path:
 
 def test_legacy_single_vm():
     cfg = config.read(ROOT / "configs/legacy/config_single_vm.yaml")
-    body = submit_spec(cfg).checked_body()
+    body = submit_spec("legacy/config_single_vm").checked_body()
     (pool,) = body["jobSpec"]["workerPoolSpecs"]
     assert pool["machineSpec"] == {"machineType": "n1-highmem-8", "acceleratorType": "NVIDIA_TESLA_T4", "acceleratorCount": 1}
     assert any("masterType n1-highmem-8" in n and "workerPoolSpecs[0]" in n for n in cfg.notes)
@@ -34,7 +37,7 @@ def test_legacy_single_vm():
 
 def test_legacy_multiple_vms():
     cfg = config.read(ROOT / "configs/legacy/config_multiple_vms.yaml")
-    body = submit_spec(cfg).checked_body()
+    body = submit_spec("legacy/config_multiple_vms").checked_body()
     chief, workers = body["jobSpec"]["workerPoolSpecs"]
     assert chief["replicaCount"] == "1" and workers["replicaCount"] == "3"
     for pool in (chief, workers):
@@ -46,7 +49,7 @@ def test_legacy_multiple_vms():
 
 def test_legacy_hypertune():
     cfg = config.read(ROOT / "configs/legacy/config_hypertune.yaml")
-    spec = submit_spec(cfg)
+    spec = submit_spec("legacy/config_hypertune")
     body = spec.checked_body()
     assert spec.kind == "HyperparameterTuningJob"
     assert body["maxTrialCount"] == 4 and body["parallelTrialCount"] == 4
@@ -66,14 +69,13 @@ def test_legacy_hypertune():
 def test_shipped_vertex_configs(name):
     cfg = config.read(ROOT / f"configs/{name}.yaml")
     assert cfg.notes == []
-    submit_spec(cfg).checked_body()
+    submit_spec(name).checked_body()
 
 
 def test_shipped_study_runs_on_both_sides():
-    cfg = config.read(ROOT / "configs/hypertune.yaml")
-    spec = jobs.from_sources(cfg, project="my-proj", image=IMAGE, data="gs://ddsp-data/v", output="gs://ddsp-data/r").validate()
+    spec = request(study=str(ROOT / "configs/hypertune.yaml"), image=IMAGE)
     assert spec.checked_body()["maxTrialCount"] == 8
-    trials = spec.parsed_study().trials(3, seed=1)
+    trials = parse(spec.target.study).trials(3, seed=1)
     assert all(1e-4 <= t["learning_rate"] <= 1e-2 and t["batch_size"] in (8, 16, 32) for t in trials)
 
 
@@ -113,7 +115,15 @@ def test_missing_file(tmp_path):
 
 
 def test_flags_override_the_config():
-    cfg = config.read(ROOT / "configs/multi-worker.yaml")
-    spec = jobs.from_sources(cfg, project="my-proj", image=IMAGE, data="gs://ddsp-data/v", output="gs://ddsp-data/r",
-                             worker_count=1, spot=False, region="europe-west4").validate()
-    assert spec.worker_count == 1 and not spec.spot and spec.region == "europe-west4"
+    target = submit_spec("multi-worker", workers=1, spot=False, region="europe-west4").target
+    assert target.workers == 1 and not target.spot and target.region == "europe-west4"
+    target = submit_spec("multi-worker").target  # what the settings leave at their defaults, the file says
+    assert target.workers == 3 and target.spot and target.primary.machine_type != "n1-standard-8"
+
+
+def test_a_job_config_given_as_a_settings_file_says_which_flag_takes_it(tmp_path):
+    from ddsp_launch.launch import settings as st
+
+    with pytest.raises(InputError) as err:
+        st.read_config(ROOT / "configs/single-gpu.yaml")
+    assert "is a Vertex AI job config, not a settings file" in err.value.message and "--job-config" in err.value.fix

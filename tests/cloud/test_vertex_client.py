@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ddsp_launch.adapters import vertex
-from ddsp_launch.cloud import jobs
 from ddsp_launch.common.errors import CloudError, InputError
+from tests.cloud import vertex_requests
 
 IMAGE = "us-central1-docker.pkg.dev/my-proj/ddsp/trainer@sha256:" + "b" * 64
 STUDY = {"metrics": [{"metricId": "Loss", "goal": "MINIMIZE"}],
@@ -14,7 +14,7 @@ STUDY = {"metrics": [{"metricId": "Loss", "goal": "MINIMIZE"}],
 
 
 def spec(**kw):
-    return jobs.from_sources(None, project="my-proj", image=IMAGE, data="gs://ddsp-data/v", output="gs://ddsp-data/r", **kw).validate()
+    return vertex_requests.direct(IMAGE, **kw)
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def client(fake_gcp):
 
 
 def test_custom_job_lifecycle_with_logs(fake_gcp, client):
-    s = spec(spot=True, worker_count=1)
+    s = spec(spot=True, workers=1)
     job = client.create(s.kind, s.checked_body())
     name = job["name"]
     assert name.startswith("projects/my-proj/locations/us-central1/customJobs/")

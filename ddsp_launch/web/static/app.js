@@ -71,6 +71,7 @@ function newRunPage() {
   function settings() {
     const out = {};
     for (const el of document.querySelectorAll("#run-form [name]")) {
+      if (el.closest("[hidden]")) continue;  // a setting of another target
       if (el.type === "checkbox") out[el.name] = el.checked;
       else if (el.value.trim() !== "") out[el.name] = el.value.trim();
     }
@@ -78,12 +79,13 @@ function newRunPage() {
     return out;
   }
 
-  function showCloud() {
-    const cloud = $("#field-target").value === "vertex";
-    for (const s of document.querySelectorAll(".cloud-only")) s.hidden = !cloud;
+  // A setting of some targets only (data-targets, from the server's settings table) shows for those.
+  function showTargetSettings() {
+    const target = $("#field-target").value;
+    for (const el of document.querySelectorAll("[data-targets]")) el.hidden = !el.dataset.targets.split(" ").includes(target);
   }
-  $("#field-target").addEventListener("change", showCloud);
-  showCloud();
+  $("#field-target").addEventListener("change", showTargetSettings);
+  showTargetSettings();
 
   async function check(url) {
     message.className = ""; message.textContent = pending ? "waiting for uploads..." : "";

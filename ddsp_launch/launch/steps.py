@@ -1,0 +1,78 @@
+"""The steps every target's launch shares: the run record as it goes, preparing audio here,
+uploading a prepared dataset, starting TensorBoard on the run's logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ddsp_launch.common import gcs
+from ddsp_launch.common.errors import InputError, LaunchError
+from ddsp_launch.launch import records
+from ddsp_launch.spec import RunSpec
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Run:
+    """One launch under way: its record (rewritten at each step) and where messages go."""
+
+    record: dict
+    say: Say
+    progress: Say
+    tensorboard_start: Callable | None = None  # `ddsp-launch web` starts its own, on demand
+
+    def save(self, **changes) -> None:
+        self.record.update(changes)
+        records.write(self.record)
+
+
+def prepare(spec: RunSpec, say: Say) -> Path:
+    """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), here."""
+    from ddsp_launch.runtime import process
+
+    target = spec.prepare_to
+    if (target / "manifest.json").is_file():
+        say(f"dataset {target} is already prepared")
+        return target
+    process.require_trainer_stack("preparing audio")
+    say(f"preparing {spec.data} -> {target}")
+    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target)])
+    if code != 0:
+        raise InputError(f"preparing {spec.data} failed (exit {code})", "see the messages above")
+    return target
+
+
+def upload(dataset: Path, uri: gcs.GcsUri, run: Run) -> None:
+    """Upload a prepared dataset for a run that reads it from Cloud Storage."""
+    from ddsp_launch.adapters import storage
+
+    pairs = storage.plan_upload(dataset, uri)
+    total = storage.total_bytes([p for p, _ in pairs])
+    run.say(f"uploading the dataset {dataset} ({total / 1e6:.1f} MB) to {uri}")
+    sent = [0]
+
+    def advance(n: int) -> None:
+        sent[0] += n
+        run.progress(f"uploaded {sent[0] / 1e6:.1f} / {total / 1e6:.1f} MB")
+
+    done = storage.upload(dataset, uri, gcs.make_client(), advance)
+    run.say(done.summary("uploaded"))
+    run.save(dataset=str(dataset), uploaded_data=str(uri))
+
+
+def tensorboard(spec: RunSpec, logdir: str, run: Run) -> None:
+    """TensorBoard on the run's logs (a running one reused), unless the spec says no."""
+    if not spec.tensorboard:
+        return
+    from ddsp_launch.adapters import tensorboard as tb
+
+    try:
+        board = (run.tensorboard_start or tb.start)(logdir)
+    except LaunchError as exc:
+        run.say(f"TensorBoard not started: {exc}")
+        return
+    run.record["tensorboard"] = {"url": board.url, "logdir": board.logdir, "source": board.source, "pid": board.pid}
+    run.say(f"TensorBoard: {board.url}  ({'already running' if board.reused else 'started'}, logs {logdir})")

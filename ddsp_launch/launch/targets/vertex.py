@@ -1,0 +1,190 @@
+"""The Vertex AI target: a custom job (one machine, or a chief plus workers), or a tuning job.
+
+Outputs are gs:// only. Data may be gs://, or on this machine: a prepared dataset, or audio
+prepared here first, uploaded to OUTPUT/dataset after the buckets are checked and before the
+image is built or the job submitted. A job config file (`--job-config`: a Vertex AI
+CustomJobSpec, a tuning config, or an AI Platform `trainingInput`, converted) supplies the
+machines, scheduling, image and trainer arguments the settings leave at their defaults; a
+studySpec file (`--study`) makes it a tuning job.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ddsp_launch.cloud import config as job_config
+from ddsp_launch.cloud import jobs
+from ddsp_launch.cloud.machines import check as check_machine, parse_accelerator
+from ddsp_launch.common import datasets, paths
+from ddsp_launch.common.errors import InputError
+from ddsp_launch.common.gcs import GcsUri
+from ddsp_launch.launch import doctor, records, steps
+from ddsp_launch.launch.settings import Settings
+from ddsp_launch.launch.targets.base import Accepts
+from ddsp_launch.spec import Machine, RunSpec, VertexTarget
+
+ACCEPTS = Accepts(local_output=False, uploads_data=True, why="a Vertex AI job reads and writes gs:// only")
+PENDING_TAG = "pending"  # the image is built and pushed at launch; its reference is known only then
+
+
+def finalize(s: Settings) -> Settings:
+    return s
+
+
+def target_of(s: Settings) -> tuple[VertexTarget, tuple[str, ...]]:
+    """The Vertex AI target: settings the user gave, over the job config file's, over the defaults."""
+    cfg = job_config.read(Path(s.job_config)) if s.job_config else job_config.JobConfig(kind="none")
+    study = _study(s, cfg)
+    primary = _machine(s, "machine_type", "accelerator", cfg.primary, "primary pool")
+    worker = cfg.worker if cfg.worker_count else None
+    if s.given("worker_machine_type") or s.given("worker_accelerator"):
+        base = worker or primary
+        gpu, count = parse_accelerator(s.worker_accelerator) if s.worker_accelerator else (base.accelerator_type, base.accelerator_count)
+        worker = check_machine(Machine(s.worker_machine_type or base.machine_type, gpu, count), "worker pool")
+    image = s.image or cfg.image
+    if not image and not s.push_to:
+        raise InputError("a Vertex AI job needs a pushed image", "give --image REGISTRY/NAME@sha256:..., or --push-to "
+                         "REGION-docker.pkg.dev/PROJECT/REPO/ddsp to build and push one now")
+    if s.push_to and not image:
+        from ddsp_launch.common.image_refs import validate_repository
+
+        validate_repository(s.push_to)
+    target = VertexTarget(
+        project=s.project, region=s.region if s.given("region") or not cfg.region else cfg.region, primary=primary,
+        workers=s.workers if s.given("workers") else cfg.worker_count, worker=worker,
+        spot=s.spot if s.given("spot") else cfg.scheduling.get("strategy") == "SPOT", image=image, push_to=s.push_to,
+        base_image=s.base_image, timeout=_timeout(s, cfg), service_account=s.service_account or cfg.service_account,
+        labels=_labels(s.label), study=study.study, max_trial_count=s.max_trials or study.max_trial_count or 4,
+        parallel_trial_count=s.parallel_trials or study.parallel_trial_count or 2,
+        max_failed_trial_count=study.max_failed_trial_count or 0, allow_cross_region=bool(s.allow_cross_region),
+        notes=tuple(cfg.notes) + (tuple(study.notes) if study is not cfg else ()),
+    )
+    return jobs.check(target, (*cfg.extra_args, *s.extra_args)), tuple(cfg.extra_args)
+
+
+def _study(s: Settings, cfg: job_config.JobConfig) -> job_config.JobConfig:
+    """Where the study comes from: --study FILE, else the job config (a tuning or legacy hypertune config)."""
+    if not s.study:
+        return cfg
+    found = job_config.read(Path(s.study))
+    if found.study is None:
+        raise InputError(f"{s.study} holds no studySpec", "see configs/hypertune.yaml")
+    for name in ("max_trial_count", "parallel_trial_count", "max_failed_trial_count"):
+        if getattr(found, name) is None:
+            setattr(found, name, getattr(cfg, name))
+    return found
+
+
+def _machine(s: Settings, type_name: str, accelerator_name: str, base: Machine | None, pool: str) -> Machine:
+    """The pool's machine: each of its type and accelerator as given, else the config file's, else the default."""
+    from_config = base is not None and not s.given(type_name)
+    machine_type = base.machine_type if from_config else s.values[type_name]
+    if base is not None and not s.given(accelerator_name):
+        gpu, count = base.accelerator_type, base.accelerator_count
+    else:
+        gpu, count = parse_accelerator(s.values[accelerator_name])
+    return check_machine(Machine(machine_type, gpu, count), pool)
+
+
+def _timeout(s: Settings, cfg: job_config.JobConfig) -> str | None:
+    if s.timeout_hours is None:
+        timeout = cfg.scheduling.get("timeout")
+        return str(timeout) if timeout else None
+    if not s.timeout_hours > 0:
+        raise InputError(f"--timeout-hours must be > 0, got {s.timeout_hours:g}", "e.g. --timeout-hours 12")
+    return f"{round(s.timeout_hours * 3600)}s"
+
+
+def _labels(items) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--label {item!r} is not KEY=VALUE", "e.g. --label instrument=violin")
+        out.append((key, value))
+    return tuple(out)
+
+
+def data_uri(spec: RunSpec) -> GcsUri:
+    """Where the job reads its dataset: DATA itself, or OUTPUT/dataset for data uploaded from here."""
+    return spec.data if isinstance(spec.data, GcsUri) else spec.output.child(paths.UPLOADED_DATASET)
+
+
+def plan(spec: RunSpec) -> jobs.JobRequest:
+    """The request, checked against the discovery document (a pending image when one is to be built)."""
+    image = spec.target.image or f"{spec.target.push_to}:{PENDING_TAG}"
+    request = jobs.JobRequest(spec, image, datasets.pattern(data_uri(spec)))
+    request.checked_body()
+    return request
+
+
+def dry_run(spec: RunSpec, request: jobs.JobRequest, echo, say) -> None:
+    if spec.target.notes:
+        say("\n".join(spec.target.notes))
+    if not isinstance(spec.data, GcsUri):
+        say(f"would upload the dataset {spec.dataset} to {data_uri(spec)} first")
+    echo(f"# {request.kind} request (POST {request.parent}/{request.collection}):")
+    echo(json.dumps(request.body(), indent=2))
+    echo("\n# equivalent gcloud command:")
+    echo(request.gcloud_command())
+    say("(bucket checks skipped)")
+
+
+def cost(spec: RunSpec) -> str:
+    t = spec.target
+    acc = f"{t.primary.accelerator_type}:{t.primary.accelerator_count}" if t.primary.has_gpu else "no GPU"
+    return (f"Vertex AI: {1 + t.workers} x {t.primary.machine_type} with {acc}, "
+            f"{'spot (cheaper, may be reclaimed)' if t.spot else 'on-demand'}, billed per second while the job runs")
+
+
+def preflight(spec: RunSpec) -> list[doctor.Check]:
+    from ddsp_launch.adapters import vertex
+
+    checks = [doctor.disk_check(Path.cwd(), 1.0), doctor.project_check(spec.target.project)]
+    if not vertex.uses_local_services():
+        checks.append(doctor.adc_check())
+    return checks
+
+
+def logdir(spec: RunSpec) -> str:
+    return paths.join(str(spec.output), paths.VERTEX_LOGS)
+
+
+def act(spec: RunSpec, request: jobs.JobRequest, run: steps.Run) -> int:
+    from ddsp_launch.adapters import storage, vertex
+
+    t = spec.target
+    storage.check_buckets([data_uri(spec), spec.output], t.project, t.region, t.allow_cross_region, run.say)
+    if not isinstance(spec.data, GcsUri):
+        steps.upload(steps.prepare(spec, run.say) if spec.prepare_to else spec.data, data_uri(spec), run)
+    request = _with_image(request, run)
+    client = vertex.Vertex(t.project, t.region)
+    job = client.create(request.kind, request.checked_body())
+    run.save(state="submitted", job=job["name"], console=vertex.console_url(job["name"]), request=request.body())
+    run.say(f"submitted: {job['name']}\nconsole:   {run.record['console']}\n"
+            f"logs:      ddsp-launch jobs logs {vertex.job_id(job['name'])} --follow")
+    steps.tensorboard(spec, logdir(spec), run)
+    try:
+        run.record["record_beside_outputs"] = records.upload_beside(run.record, str(spec.output))
+    except Exception as exc:  # noqa: BLE001 - the local record is written regardless
+        run.say(f"note: could not write the record beside the outputs ({exc})")
+    return 0
+
+
+def _with_image(request: jobs.JobRequest, run: steps.Run) -> jobs.JobRequest:
+    """The request with its image: the one given, or this checkout's, built and pushed now."""
+    t = request.target
+    if t.image:
+        run.record["image"] = t.image
+        return request
+    from ddsp_launch.adapters import docker_engine
+    from ddsp_launch.image import build as image_build
+    from ddsp_launch.image import dockerfile
+
+    bplan = image_build.plan(image_build.BuildSpec(variant="gpu" if t.primary.has_gpu else "cpu",
+                                                   base_image=t.base_image or dockerfile.DEFAULT_BASE_IMAGE, push_to=t.push_to))
+    run.say(f"building and pushing {bplan.local_ref} to {t.push_to}")
+    result = image_build.build(bplan, docker_engine.connect(), run.progress, warn=run.say)
+    run.record.update(image=result.pinned_ref, image_digest=result.digest)
+    return jobs.JobRequest(request.spec, jobs.check_image(result.pinned_ref), request.file_pattern)
