@@ -86,17 +86,16 @@ def of_manifest(manifest: dict) -> str:
     return manifest.get("parameters", {}).get("preset", DEFAULT)
 
 
-def check_dataset(model: str, dataset: str, where: str) -> None:
-    """The trainer's rule: a model trains only on the dataset prepared for it."""
+def check_dataset(model: str, dataset: str, where: str, fix: str | None = None) -> None:
+    """The rule: a model trains (and exports) only from the dataset prepared for it."""
     if model == dataset:
         return
-    fix = (f"prepare the recordings again with `ddsp-launch prepare IN OUT --model {model}`"
-           + (f", or train with --model {dataset}" if dataset in PRESETS else ""))
+    fix = fix or (f"prepare the recordings again with `ddsp-launch prepare IN OUT --model {model}`"
+                  + (f", or train with --model {dataset}" if dataset in PRESETS else ""))
     if dataset not in PRESETS:
         raise InputError(f"{where} was prepared for a model preset this version does not know ({dataset!r})", fix)
-    want, have = PRESETS[model], PRESETS[dataset]
-    raise InputError(f"{where} was prepared for --model {dataset} ({have.frames_text}), but this run trains "
-                     f"--model {model}, which reads {want.frames_text}", fix)
+    raise InputError(f"{where} was prepared for --model {dataset} ({PRESETS[dataset].frames_text}), "
+                     f"not for --model {model} ({PRESETS[model].frames_text})", fix)
 
 
 def fitting(n_samples: int, n_frames: int) -> str | None:

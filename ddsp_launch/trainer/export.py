@@ -30,14 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ddsp_launch.common import vst
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features
-from ddsp_launch.trainer import tool_args
+from ddsp_launch.trainer import tool_args, vst_export
 from ddsp_launch.trainer.tool_args import STATISTICS, default_output, export_parser
 from ddsp_launch.trainer.prepare import stats as dataset_stats
-from ddsp_launch.trainer.transfer import ModelFolder, load_model
+from ddsp_launch.trainer.model_folder import ModelFolder
+from ddsp_launch.trainer.transfer import load_model
 
 METADATA = tool_args.EXPORT_METADATA
+FORMAT = "ddsp-launch export 1"
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
 CHECK_F0_HZ, CHECK_LOUDNESS_DB = 440.0, -20.0  # the check input: a steady A4
@@ -102,7 +105,7 @@ def export(folder: ModelFolder, stats: dict | None, out: Path, tmp: Path, tflite
         files.append(TFLITE)
 
     metadata = {
-        "format": "ddsp-launch export 1",
+        "format": FORMAT,
         "signature": "serving_default(f0_hz: float32[1, frames], loudness_db: float32[1, frames]) -> {audio, harmonic, noise: float32[1, samples]}",
         "files": files,
         "sample_rate": features.SAMPLE_RATE,
@@ -114,12 +117,35 @@ def export(folder: ModelFolder, stats: dict | None, out: Path, tmp: Path, tflite
         "dataset_mean_pitch_midi": None if stats is None else float(stats["mean_pitch"]),
         "check": {"f0_hz": CHECK_F0_HZ, "loudness_db": CHECK_LOUDNESS_DB, "harmonic_rms": expected},
     }
+    return commit(metadata, stats, out, tmp)
+
+
+def commit(metadata: dict, stats: dict | None, out: Path, tmp: Path) -> dict:
+    """Write our metadata and the statistics into the finished export, then rename it into place."""
     (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
     if stats is not None:  # for `ddsp-launch transfer` from the export's folder, always the safe format
         dataset_stats.write(stats, tmp / STATISTICS)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return metadata
+
+
+def export_vst(folder: ModelFolder, stats: dict, out: Path, tmp: Path, model_file: Path, ddsp) -> dict:
+    """``--vst``: NAME.tflite for the DDSP-VST plugin (trainer/vst_export.py), checked, with
+    metadata.json and the statistics beside it."""
+    done = vst_export.export(folder, stats, model_file.stem, tmp, "export", ddsp)
+    metadata = {
+        "format": FORMAT,
+        "kind": "DDSP-VST plugin model",
+        "files": [model_file.name, vst.METADATA],
+        "checkpoint": Path(folder.checkpoint).name,
+        "operative_config": folder.operative_config.name,
+        "plugin_checks": done["report"].lines(),
+        "streaming_vs_batch": {"frames": done["frames_compared"], "largest_relative_difference": done["differences"],
+                               "allowed": vst_export.TOLERANCE},
+        "metadata": done["metadata"],
+    }
+    return commit(metadata, stats, out, tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     try:
+        model_file = tool_args.plugin_model(args) if args.vst else None
         folder = ModelFolder.find(args.model, args.statistics, require_statistics=False)
-        stats = dataset_stats.read(folder.statistics) if folder.statistics else None  # a pickle that would run code is refused
+        if args.vst:
+            stats = vst_export.statistics(folder)
+        else:  # a pickle that would run code is refused
+            stats = dataset_stats.read(folder.statistics) if folder.statistics else None
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -146,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         umask = os.umask(0)
         os.umask(umask)
         scratch.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the export private once renamed
-        metadata = export(folder, stats, out, scratch, args.tflite, import_ddsp())
+        if args.vst:
+            metadata = export_vst(folder, stats, out, scratch, model_file, import_ddsp())
+            installed = vst.install(model_file, replace=args.force) if args.install else None
+        else:
+            metadata = export(folder, stats, out, scratch, args.tflite, import_ddsp())
     except LaunchError as exc:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -157,6 +191,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(scratch, ignore_errors=True)
         raise
     print(f"exported {folder.checkpoint} to {out}: {', '.join(metadata['files'])}, {METADATA}")
+    if args.vst:
+        checked = metadata["streaming_vs_batch"]
+        print(f"{model_file.name}: the DDSP-VST plugin's rules", *metadata["plugin_checks"], sep="\n")
+        print(f"  ok    streamed hop by hop = the trained model over {checked['frames']} frames (largest relative "
+              f"difference {max(checked['largest_relative_difference'].values()):.1e}, allowed {checked['allowed']:g})")
+        print(f"installed {installed}" if installed else
+              f"for the plugin: copy {model_file} into {vst.models_folder()} (or: ddsp-launch install-plugin-model {model_file})")
+        return 0
     print(f"  {metadata['frames']} frames ({metadata['frame_rate']}/s) of f0_hz and loudness_db in, "
           f"{metadata['samples']} samples at {metadata['sample_rate']} Hz out")
     return 0

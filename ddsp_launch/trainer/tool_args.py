@@ -11,11 +11,12 @@ import argparse
 import os
 from pathlib import Path
 
-from ddsp_launch.common import destinations
+from ddsp_launch.common import destinations, vst
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.model_files import STATISTICS, STATISTICS_NAMES
 
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
+TRANSFER_MODEL_HELP = f"{MODEL_HELP}; with --engine plugin also a model file NAME.tflite"
 
 # argument dest -> "in" (read) or "out" (written); export writes MODEL/export without -o
 PATH_ROLES = {
@@ -69,7 +70,7 @@ def octave_shift(text: str) -> str:
 
 def transfer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=_prog("transfer"), description="Play INPUT's melody with the instrument a model learned.")
-    p.add_argument("model", type=Path, help=MODEL_HELP)
+    p.add_argument("model", type=Path, help=TRANSFER_MODEL_HELP)
     p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
     p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
@@ -83,18 +84,38 @@ def transfer_parser() -> argparse.ArgumentParser:
                    help="also write the model's two parts: OUTPUT-harmonic.wav and OUTPUT-noise.wav (before reverb)")
     p.add_argument("--plot", type=Path, metavar="PNG",
                    help="also draw the input and the output side by side: spectrograms with f0 and loudness")
+    p.add_argument("--engine", choices=("ddsp", "plugin"), default="ddsp",
+                   help="ddsp (default): the trained model, ddsp's synthesisers and reverb; plugin: as the DDSP-VST plugin "
+                        "plays it, MODEL being NAME.tflite from `export --vst` (or a --model vst training folder, exported "
+                        "first): one TFLite call per 20 ms hop, the plugin's synthesisers, no reverb, the input's power "
+                        "as it is (the loudness options are for --engine ddsp)")
     return _where(p)
 
 
 def export_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=_prog("export"),
-                                description="Export a trained model as a TensorFlow SavedModel (and TFLite with --tflite).")
+                                description="Export a trained model as a TensorFlow SavedModel (and TFLite with --tflite), "
+                                            "or, with --vst, as a model file for Magenta's DDSP-VST plugin.")
     p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("-o", "--output", type=Path, help="export folder [default: MODEL/export]")
-    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS}, copied into the export [default: MODEL/{STATISTICS} if present]")
+    p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS}, copied into the export [default: MODEL/{STATISTICS} if present; "
+                                                   "--vst needs it: the plugin shows the model's pitch and power range]")
     p.add_argument("--tflite", action="store_true", help="also write model.tflite (TensorFlow Lite with select TF ops)")
     p.add_argument("--force", action="store_true", help="replace an existing export folder")
+    plugin = p.add_argument_group("for the DDSP-VST plugin (a model trained with --model vst)")
+    plugin.add_argument("--vst", action="store_true",
+                        help="write NAME.tflite for the plugin instead (builtin TFLite ops, metadata.json inside), checked "
+                             "against the plugin's rules and run hop by hop as the plugin runs it before it is kept")
+    plugin.add_argument("--name", help="with --vst: the model's name in the plugin (the file NAME.tflite) [default: MODEL's folder name]")
+    plugin.add_argument("--install", action="store_true",
+                        help="with --vst: also copy NAME.tflite into the plugin's models folder (Documents/Magenta/DDSP/Models)")
     return _where(p)
+
+
+def plugin_model(ns: argparse.Namespace) -> Path:
+    """export --vst's model file: OUT/NAME.tflite."""
+    out = ns.output if ns.output is not None else default_output("export", ns)
+    return out / f"{vst.model_name(ns.name or ns.model.expanduser().resolve().name)}.tflite"
 
 
 PARSERS = {"transfer": transfer_parser, "export": export_parser}
@@ -118,6 +139,12 @@ def check_destinations(command: str, ns: argparse.Namespace) -> None:
             destinations.check_file_output(out.with_name(out.name + ".part"), inputs, "output's temporary file")
         return
     out = ns.output if ns.output is not None else default_output(command, ns)
+    if not ns.vst and (ns.install or ns.name):
+        raise InputError(f"{'--install' if ns.install else '--name'} is for --vst exports", "add --vst, or leave it out")
+    if ns.vst and ns.tflite:
+        raise InputError("--tflite and --vst are two different exports", "choose one (--vst writes NAME.tflite for the plugin)")
+    if ns.vst and ns.install:  # before anything runs: where the plugin's copy goes must be free, or ours to replace
+        vst.check_target(vst.models_folder() / plugin_model(ns).name, ns.force)
     destinations.check_apart(out, inputs, "export folder", allow=("inside",))  # built in a fresh hidden folder beside it
     if out.exists() and not ns.force:
         raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")

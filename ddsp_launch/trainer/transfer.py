@@ -16,41 +16,18 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import destinations, gin_rules, model_files, writable
+from ddsp_launch.common import destinations, gin_rules, writable
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.trainer.prepare import features, sources
 from ddsp_launch.trainer.prepare import stats as dataset_stats
 from ddsp_launch.trainer import tool_args
-from ddsp_launch.trainer.tool_args import STATISTICS, stem_paths, transfer_parser
-
-
-@dataclass
-class ModelFolder:
-    checkpoint: str  # the prefix, e.g. MODEL/ckpt-300
-    operative_config: Path
-    statistics: Path | None  # None only when not required and not found
-
-    @classmethod
-    def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True) -> "ModelFolder":
-        if not folder.is_dir():
-            raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
-        model = model_files.newest_in(folder)
-        if model is None:
-            raise InputError(f"{folder} holds no complete checkpoint (ckpt-N.index with its data files)",
-                             "train first, or point at the folder the checkpoints were written to")
-        stats = statistics or folder / (model.statistics or STATISTICS)
-        if not stats.is_file():
-            if statistics is not None or require_statistics:
-                raise InputError(f"no dataset statistics at {stats}",
-                                 f"pass --statistics DATASET/{STATISTICS} (written by `ddsp-launch prepare`)")
-            stats = None
-        gin_rules.check_file(folder / model.operative_config, fix=gin_rules.FIX_MODEL)  # before anything runs: data, not code
-        return cls(str(folder / model.checkpoint), folder / model.operative_config, stats)
+from ddsp_launch.trainer.melody import notes_found, shift_octaves
+from ddsp_launch.trainer.model_folder import ModelFolder
+from ddsp_launch.trainer.tool_args import stem_paths, transfer_parser
 
 
 def read_input(path: Path) -> sources.AudioInfo:
@@ -80,18 +57,9 @@ def adjust(feats: dict, stats: dict, octave_shift: str, match_loudness: bool, qu
     post = ddsp.training.postprocessing
     f0, loud, conf = feats["f0_hz"].copy(), feats["loudness_db"].copy(), feats["f0_confidence"]
     mask_on, _ = post.detect_notes(loud, conf, threshold)
-    if not mask_on.any():
-        raise InputError("no notes found in the input (too quiet, or no clear pitch)",
-                         "give a monophonic melody recording, or lower --note-threshold")
-    said = [f"{int(mask_on.sum())} of {len(mask_on)} frames hold notes"]
-    if octave_shift == "auto":
-        midi = ddsp.core.hz_to_midi(f0[mask_on]).numpy()
-        octaves = int(round((stats["mean_pitch"] - float(np.mean(midi))) / 12.0))
-    else:
-        octaves = int(octave_shift)
-    if octaves:
-        f0 = np.clip(ddsp.core.midi_to_hz(ddsp.core.hz_to_midi(f0).numpy() + 12 * octaves).numpy(), 0, 8000).astype(np.float32)
-    said.append(f"octave shift {octaves:+d}" + (" (toward the dataset's mean pitch)" if octave_shift == "auto" else ""))
+    said = [notes_found(mask_on)]
+    f0, shift = shift_octaves(f0, mask_on, octave_shift, stats["mean_pitch"], ddsp)
+    said.append(shift + (" (toward the dataset's mean pitch)" if octave_shift == "auto" else ""))
     if match_loudness:
         _, normed = post.fit_quantile_transform(loud, mask_on, inv_quantile=dataset_stats.quantile_transform(stats, ddsp))
         loud = np.reshape(normed, loud.shape).astype(np.float32)
@@ -121,33 +89,41 @@ def load_model(folder: ModelFolder, ddsp):
     return model, n_samples, time_steps
 
 
-def synthesise(model, feats: dict, n_samples: int, time_steps: int, outs: dict[str, Path]) -> int:
-    """Resynthesise a chunk at a time; ``outs`` maps "audio" (and with --stems "harmonic",
-    "noise") to the 16-bit wav files to write. Returns the samples written to each."""
-    import soundfile as sf  # noqa: PLC0415
+def ddsp_chunks(model, feats: dict, n_samples: int, time_steps: int):
+    """Resynthesise a training example's length at a time: {"audio", "harmonic", "noise"} per chunk."""
     import tensorflow as tf  # noqa: PLC0415
 
-    total = feats["n_samples"]
     frames = len(feats["f0_hz"])
+    for first in range(0, frames, time_steps):
+        f0 = np.zeros(time_steps, np.float32)
+        loud = np.full(time_steps, -features.DB_RANGE, np.float32)
+        part = slice(first, min(first + time_steps, frames))
+        f0[: part.stop - part.start] = feats["f0_hz"][part]
+        loud[: part.stop - part.start] = feats["loudness_db"][part]
+        outputs = model({"f0_hz": tf.constant(f0[np.newaxis]), "loudness_db": tf.constant(loud[np.newaxis]),
+                         "audio": tf.zeros([1, n_samples])}, training=False)
+        signals = {"audio": model.get_audio_from_outputs(outputs), "harmonic": outputs["harmonic"]["signal"],
+                   "noise": outputs["filtered_noise"]["signal"]}
+        yield {k: v.numpy()[0] for k, v in signals.items()}
+
+
+def write_wavs(chunks, total: int, outs: dict[str, Path]) -> int:
+    """Write the chunks' signals, up to ``total`` samples; ``outs`` maps "audio" (and with --stems
+    "harmonic", "noise") to the 16-bit wav files to write. Returns the samples written to each."""
+    import soundfile as sf  # noqa: PLC0415
+
     written = 0
     files = {k: sf.SoundFile(str(p), "w", samplerate=features.SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV")
              for k, p in outs.items()}
     for f in files.values():
         f.software = f"{destinations.MARK} transfer"  # our mark: a later run may replace this file
     try:
-        for first in range(0, frames, time_steps):
-            f0 = np.zeros(time_steps, np.float32)
-            loud = np.full(time_steps, -features.DB_RANGE, np.float32)
-            part = slice(first, min(first + time_steps, frames))
-            f0[: part.stop - part.start] = feats["f0_hz"][part]
-            loud[: part.stop - part.start] = feats["loudness_db"][part]
-            outputs = model({"f0_hz": tf.constant(f0[np.newaxis]), "loudness_db": tf.constant(loud[np.newaxis]),
-                             "audio": tf.zeros([1, n_samples])}, training=False)
-            signals = {"audio": model.get_audio_from_outputs(outputs), "harmonic": outputs["harmonic"]["signal"],
-                       "noise": outputs["filtered_noise"]["signal"]}
-            keep = min(n_samples, total - written)
+        for signals in chunks:
+            keep = min(len(signals["audio"]), total - written)
+            if keep <= 0:
+                break
             for k, f in files.items():
-                f.write(np.clip(signals[k].numpy()[0][:keep], -1.0, 1.0))
+                f.write(np.clip(signals[k][:keep], -1.0, 1.0))
             written += keep
     finally:
         for f in files.values():
@@ -180,19 +156,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_outputs(args)
         temps = {"audio": args.output.with_name(args.output.name + ".part")}
-        folder = ModelFolder.find(args.model, args.statistics)
-        stats = dataset_stats.read(folder.statistics)  # numbers only: a pickle that would run code is refused
+        if args.engine == "plugin":
+            from ddsp_launch.trainer import plugin_transfer  # noqa: PLC0415
+
+            source = plugin_transfer.locate(args)
+        else:
+            folder = ModelFolder.find(args.model, args.statistics)
+            stats = dataset_stats.read(folder.statistics)  # numbers only: a pickle that would run code is refused
         info = read_input(args.input)
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)
 
         ddsp = import_ddsp()
-        model, n_samples, time_steps = load_model(folder, ddsp)
-        feats = input_features(info, n_samples)
-        feats, said = adjust(feats, stats, args.octave_shift, args.match_loudness, args.quiet_db, args.note_threshold, ddsp)
+        if args.engine == "plugin":
+            chunks, total, said, label = plugin_transfer.render(source, info, args, ddsp)
+        else:
+            model, n_samples, time_steps = load_model(folder, ddsp)
+            feats = input_features(info, n_samples)
+            feats, said = adjust(feats, stats, args.octave_shift, args.match_loudness, args.quiet_db, args.note_threshold, ddsp)
+            chunks, total, label = ddsp_chunks(model, feats, n_samples, time_steps), feats["n_samples"], folder.checkpoint
         print("transfer: " + "; ".join(said), file=sys.stderr)
         finals = {"audio": args.output, **(stem_paths(args.output) if args.stems else {})}
         temps = {k: p.with_name(p.name + ".part") for k, p in finals.items()}
-        written = synthesise(model, feats, n_samples, time_steps, temps)
+        written = write_wavs(chunks, total, temps)
         for k in ("harmonic", "noise", "audio"):  # the mix last: its presence means all are complete
             if k in temps:
                 os.replace(temps[k], finals[k])
@@ -207,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in temps.values():
             t.unlink(missing_ok=True)
         raise
-    print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {folder.checkpoint})"
+    print(f"wrote {args.output} ({written / features.SAMPLE_RATE:.1f} s, model {label})"
           + (f"; plot {args.plot}" if args.plot else ""))
     return 0
 
