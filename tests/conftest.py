@@ -54,6 +54,21 @@ def wait_until(predicate, timeout: float = 60.0, every: float = 0.25, what: str 
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {value!r})")
 
 
+def stop_tensorboards(home: Path) -> None:
+    """Stop the TensorBoards ddsp-launch started and left running (it notes each, with its pid,
+    in DDSP_LAUNCH_HOME/tensorboard/)."""
+    import json  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+
+    for board in (home / "tensorboard").glob("*.json"):
+        pid = json.loads(board.read_text()).get("pid")
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
 class Lines:
     """A child's text output, read line by line in a thread, so that waiting for a line has a
     deadline and the end of the output is noticed (never a loop spinning on EOF)."""
@@ -217,6 +232,20 @@ def docker_engine():
     if engine.image_id(BASE_IMAGE) is None:
         need(f"no base image {BASE_IMAGE}", "bash scripts/make_base_image.sh makes it")
     return engine
+
+
+@pytest.fixture(scope="session")
+def host_install() -> Path:
+    """The bin folder of a virtualenv holding ddsp-launch without the training stack, as most
+    users install it (scripts/test.sh makes .venv-host; DDSP_LAUNCH_HOST_VENV to name another)."""
+    venv = Path(os.environ.get("DDSP_LAUNCH_HOST_VENV") or ROOT / ".venv-host")
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / "ddsp-launch").exists():
+        need(f"no host-only virtualenv at {venv}", "bash scripts/test.sh creates it (ddsp-launch and its test tools only)")
+    probe = subprocess.run([str(python), "-c", "import importlib.util as u; print(u.find_spec('tensorflow') is None)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "True", f"{venv} holds TensorFlow: it is no host-only install"
+    return venv / "bin"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ Debian's chromium through its driver (selenium)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, need, wait_for_port, wait_until  # noqa: F401 (wait_until: for the web tests)
+from tests.conftest import ROOT, free_port, need, stop_tensorboards, wait_for_port, wait_until  # noqa: F401 (wait_until: for the web tests)
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -84,13 +83,7 @@ def stop_web(web: Web) -> None:
         web.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         web.process.kill()
-    for board in (web.home / "tensorboard").glob("*.json"):  # TensorBoards the page started
-        pid = json.loads(board.read_text()).get("pid")
-        if pid:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+    stop_tensorboards(web.home)  # the TensorBoards the page started
 
 
 @pytest.fixture
