@@ -86,7 +86,10 @@ def check_apart(output: str | os.PathLike | None, inputs: Mapping[str, str | os.
 def _link_targets(folder: Path, limit: int = 10_000) -> list[Path]:
     """Where the symbolic links inside an existing output folder lead (resolved; at most
     ``limit`` entries looked at: an output is new, empty or one of ours)."""
-    if not folder.is_dir():
+    try:
+        if not folder.is_dir():
+            return []
+    except OSError:  # a folder we may not look into: its writability is checked where it is written
         return []
     found = []
     for seen, (top, dirs, files) in enumerate(os.walk(folder)):
