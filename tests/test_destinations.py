@@ -159,6 +159,8 @@ def _covered(path: Path) -> set[Path]:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(layout=entries, inp=paths, out=paths)
 @example(layout=[(["a"], "dir", []), (["c", "a"], "link", [])], inp=(["a"], False), out=(["c"], False))  # c/a -> the root
+@example(layout=[(["a"], "dir", []), (["c"], "dir", []), (["a", "a"], "link", [])], inp=(["a"], False),
+         out=(["c"], False))  # a/a -> the root: the input reaches the output through its link
 def test_no_layout_lets_an_output_touch_an_input(tmp_path_factory, layout, inp, out):
     root = tmp_path_factory.mktemp("layout")
     _build(root, layout)

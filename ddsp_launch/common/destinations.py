@@ -38,14 +38,17 @@ def resolved(path: str | os.PathLike) -> Path:
 
 def input_roots(spec: str | os.PathLike) -> list[Path]:
     """What a local input names, resolved: the file or folder itself, or for a glob every path it
-    matches (the files a glob reads, not the folder they sit in); nothing for gs://, which no
-    local output can overlap."""
+    matches (the files a glob reads, not the folder they sit in), and wherever the symbolic links
+    inside those folders lead (what is reached through them is read too); nothing for gs://,
+    which no local output can overlap."""
     text = str(spec)
     if gcs.is_gcs(text):
         return []
     if _GLOB.search(text):
-        return sorted({resolved(p) for p in glob.glob(os.path.expanduser(text), recursive=True)})
-    return [resolved(text or ".")]
+        named = {resolved(p) for p in glob.glob(os.path.expanduser(text), recursive=True)}
+    else:
+        named = {resolved(text or ".")}
+    return sorted(named.union(*(_link_targets(p) for p in named)))
 
 
 def relation(output: Path, input_: Path) -> str | None:
