@@ -1,1 +1,2 @@
-"""The launcher: settings from flags, files and prompts; launching; records; TensorBoard; doctor."""
+"""The launcher: settings (one table, one precedence), the one resolver of a run's RunSpec,
+one module per target behind one router, the shared launch steps, records, prompts, doctor."""
