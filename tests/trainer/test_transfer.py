@@ -232,7 +232,7 @@ PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:
 
 def peak_mib(*args: str) -> float:
     """Peak resident memory of one `ddsp-launch` child (a fresh parent, so the peak is its own)."""
-    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "ddsp_launch.cli", *args],
+    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "ddsp_launch", *args],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return int(proc.stdout.split()[-1]) / 1024
