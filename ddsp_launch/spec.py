@@ -80,13 +80,10 @@ class TrainingParams:
             return
         flag = name.replace("_", "-")
         if above is not None and below is not None:
-            rule = f"between {above:g} and {below:g}"
-        elif above is not None:
-            rule = f"> {above:g}"
-        elif at_least is not None:
-            rule = f">= {at_least:g}"
+            rule = f"between {_number(above)} and {_number(below)}"
         else:
-            rule = f"< {below:g}"
+            rule = " and ".join(f"{op} {_number(bound)}" for op, bound in ((">", above), (">=", at_least), ("<", below))
+                                if bound is not None)
         raise InputError(f"{flag} must be {rule}, got {value}", meta.get("fix"))
 
     def validate(self) -> "TrainingParams":
@@ -105,6 +102,10 @@ class TrainingParams:
         if unknown:
             raise InputError(f"{', '.join(unknown)} is not a training parameter", "parameters: " + ", ".join(kinds))
         return dataclasses.replace(self, **{k: _as(kinds[k], v) for k, v in values.items()})
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def _as(kind: type, value):

@@ -250,7 +250,8 @@ def from_record(record: Mapping[str, Any]) -> Settings:
     for f in FIELDS:
         if f.kind is list:
             values[f.name] = tuple(values[f.name] or ())
-    return Settings(values, {k: "record" for k in values}, tuple(record.get("extra_args") or ()))
+    origin = {k: record.get("origin", {}).get(k, "record") for k in values}  # a default stays one: a job config may fill it
+    return Settings(values, origin, tuple(record.get("extra_args") or ()))
 
 
 def save(settings: Settings, path: Path) -> Path:

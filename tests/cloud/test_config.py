@@ -127,3 +127,23 @@ def test_a_job_config_given_as_a_settings_file_says_which_flag_takes_it(tmp_path
     with pytest.raises(InputError) as err:
         st.read_config(ROOT / "configs/single-gpu.yaml")
     assert "is a Vertex AI job config, not a settings file" in err.value.message and "--job-config" in err.value.fix
+
+
+def test_what_a_job_config_chose_is_kept_by_a_settings_file_and_a_rerun(tmp_path):
+    """Its machines, workers and spot become the run's settings (origin "job config"): saved,
+    replayed or printed, the run is the same job, and a setting given over it still wins."""
+    from ddsp_launch.launch import launcher, resolve
+    from ddsp_launch.launch import settings as st
+    from tests.cloud.vertex_requests import BASE
+
+    flags = {**BASE, "image": IMAGE, "job_config": str(ROOT / "configs/multi-worker.yaml")}
+    s = resolve.settings(flags, None, {})
+    assert (s.machine_type, s.accelerator, s.workers, s.spot) == ("n1-highcpu-32", "NVIDIA_TESLA_T4:2", 3, True)
+    assert s.origin["machine_type"] == "job config" and "--machine-type n1-highcpu-32" in s.command_line()
+    first = launcher.check(s).plan.body()
+    saved = st.save(s, tmp_path / "run.yaml")
+    assert launcher.check(resolve.settings({}, saved, {})).plan.body() == first
+    record = {"settings": s.values, "origin": s.origin}
+    assert launcher.check(resolve.finalize(st.from_record(record))).plan.body() == first
+    mine = resolve.settings({**flags, "workers": 1}, None, {"DDSP_LAUNCH_SPOT": "false"})
+    assert (mine.workers, mine.spot, mine.machine_type) == (1, False, "n1-highcpu-32")

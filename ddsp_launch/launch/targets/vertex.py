@@ -29,38 +29,57 @@ PENDING_TAG = "pending"  # the image is built and pushed at launch; its referenc
 
 
 def finalize(s: Settings) -> Settings:
+    """The job config's and the study's own values, for every setting the user left at its default
+    (origin "job config"): a saved settings file, the printed command and a rerun then say them."""
+    cfg = _job_config(s)
+    study = _study(s, cfg)
+    values: dict = {"region": cfg.region, "image": cfg.image, "service_account": cfg.service_account,
+                    "max_trials": study.max_trial_count, "parallel_trials": study.parallel_trial_count}
+    if cfg.primary is not None:
+        values.update(machine_type=cfg.primary.machine_type, accelerator=_accelerator(cfg.primary))
+    if cfg.worker_count:
+        values.update(workers=cfg.worker_count, worker_machine_type=cfg.worker.machine_type,
+                      worker_accelerator=_accelerator(cfg.worker))
+    if cfg.scheduling.get("strategy") == "SPOT":
+        values["spot"] = True
+    if cfg.scheduling.get("timeout"):
+        values["timeout_hours"] = _hours(str(cfg.scheduling["timeout"]))
+    for name, value in values.items():
+        if value is not None and not s.given(name):
+            s.values[name], s.origin[name] = value, "job config"
     return s
 
 
 def target_of(s: Settings) -> tuple[VertexTarget, tuple[str, ...]]:
-    """The Vertex AI target: settings the user gave, over the job config file's, over the defaults."""
-    cfg = job_config.read(Path(s.job_config)) if s.job_config else job_config.JobConfig(kind="none")
+    """The Vertex AI target of these settings (the job config's values in them since `finalize`)."""
+    cfg = _job_config(s)
     study = _study(s, cfg)
-    primary = _machine(s, "machine_type", "accelerator", cfg.primary, "primary pool")
-    worker = cfg.worker if cfg.worker_count else None
-    if s.given("worker_machine_type") or s.given("worker_accelerator"):
-        base = worker or primary
-        gpu, count = parse_accelerator(s.worker_accelerator) if s.worker_accelerator else (base.accelerator_type, base.accelerator_count)
-        worker = check_machine(Machine(s.worker_machine_type or base.machine_type, gpu, count), "worker pool")
-    image = s.image or cfg.image
-    if not image and not s.push_to:
+    primary = check_machine(Machine(s.machine_type, *parse_accelerator(s.accelerator)), "primary pool")
+    worker = None
+    if s.worker_machine_type or s.worker_accelerator:
+        gpu, count = parse_accelerator(s.worker_accelerator) if s.worker_accelerator else (primary.accelerator_type,
+                                                                                           primary.accelerator_count)
+        worker = check_machine(Machine(s.worker_machine_type or primary.machine_type, gpu, count), "worker pool")
+    if not s.image and not s.push_to:
         raise InputError("a Vertex AI job needs a pushed image", "give --image REGISTRY/NAME@sha256:..., or --push-to "
                          "REGION-docker.pkg.dev/PROJECT/REPO/ddsp to build and push one now")
-    if s.push_to and not image:
+    if s.push_to and not s.image:
         from ddsp_launch.common.image_refs import validate_repository
 
         validate_repository(s.push_to)
     target = VertexTarget(
-        project=s.project, region=s.region if s.given("region") or not cfg.region else cfg.region, primary=primary,
-        workers=s.workers if s.given("workers") else cfg.worker_count, worker=worker,
-        spot=s.spot if s.given("spot") else cfg.scheduling.get("strategy") == "SPOT", image=image, push_to=s.push_to,
-        base_image=s.base_image, timeout=_timeout(s, cfg), service_account=s.service_account or cfg.service_account,
-        labels=_labels(s.label), study=study.study, max_trial_count=s.max_trials or study.max_trial_count or 4,
-        parallel_trial_count=s.parallel_trials or study.parallel_trial_count or 2,
+        project=s.project, region=s.region, primary=primary, workers=s.workers, worker=worker, spot=bool(s.spot),
+        image=s.image, push_to=s.push_to, base_image=s.base_image, timeout=_timeout(s.timeout_hours),
+        service_account=s.service_account, labels=_labels(s.label), study=study.study,
+        max_trial_count=s.max_trials or 4, parallel_trial_count=s.parallel_trials or 2,
         max_failed_trial_count=study.max_failed_trial_count or 0, allow_cross_region=bool(s.allow_cross_region),
         notes=tuple(cfg.notes) + (tuple(study.notes) if study is not cfg else ()),
     )
     return jobs.check(target, (*cfg.extra_args, *s.extra_args)), tuple(cfg.extra_args)
+
+
+def _job_config(s: Settings) -> job_config.JobConfig:
+    return job_config.read(Path(s.job_config)) if s.job_config else job_config.JobConfig(kind="none")
 
 
 def _study(s: Settings, cfg: job_config.JobConfig) -> job_config.JobConfig:
@@ -76,24 +95,22 @@ def _study(s: Settings, cfg: job_config.JobConfig) -> job_config.JobConfig:
     return found
 
 
-def _machine(s: Settings, type_name: str, accelerator_name: str, base: Machine | None, pool: str) -> Machine:
-    """The pool's machine: each of its type and accelerator as given, else the config file's, else the default."""
-    from_config = base is not None and not s.given(type_name)
-    machine_type = base.machine_type if from_config else s.values[type_name]
-    if base is not None and not s.given(accelerator_name):
-        gpu, count = base.accelerator_type, base.accelerator_count
-    else:
-        gpu, count = parse_accelerator(s.values[accelerator_name])
-    return check_machine(Machine(machine_type, gpu, count), pool)
+def _accelerator(machine: Machine) -> str:
+    return f"{machine.accelerator_type}:{machine.accelerator_count}" if machine.has_gpu else "none"
 
 
-def _timeout(s: Settings, cfg: job_config.JobConfig) -> str | None:
-    if s.timeout_hours is None:
-        timeout = cfg.scheduling.get("timeout")
-        return str(timeout) if timeout else None
-    if not s.timeout_hours > 0:
-        raise InputError(f"--timeout-hours must be > 0, got {s.timeout_hours:g}", "e.g. --timeout-hours 12")
-    return f"{round(s.timeout_hours * 3600)}s"
+def _hours(duration: str) -> float:
+    if not duration.endswith("s") or not duration[:-1].isdigit():
+        raise InputError(f"timeout {duration!r} is not a duration", "seconds with an 's', e.g. 86400s")
+    return int(duration[:-1]) / 3600
+
+
+def _timeout(hours: float | None) -> str | None:
+    if hours is None:
+        return None
+    if not hours > 0:
+        raise InputError(f"--timeout-hours must be > 0, got {hours:g}", "e.g. --timeout-hours 12")
+    return f"{round(hours * 3600)}s"
 
 
 def _labels(items) -> tuple[tuple[str, str], ...]:
