@@ -9,7 +9,7 @@ import warnings
 
 import typer
 
-from ddsp_launch.cli import cloud, records, tools, train
+from ddsp_launch.cli import cloud, plugin, records, tools, train
 from ddsp_launch.common.errors import LaunchError
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ tools.register(app)
 train.register(app)
 cloud.register(app)
 records.register(app)
+plugin.register(app)
 
 
 def main() -> None:

@@ -18,12 +18,15 @@ holds), and the bindings that make ddsp's ``TFRecordProvider`` read such a datas
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 from ddsp_launch.common.errors import InputError
 
 SAMPLE_RATE = 16000  # every preset's audio and features (CREPE's rate)
 DATASET_GIN = "datasets/tfrecord.gin"
+MANIFEST = "manifest.json"  # what `prepare` writes last into a dataset folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +99,17 @@ def check_dataset(model: str, dataset: str, where: str, fix: str | None = None) 
         raise InputError(f"{where} was prepared for a model preset this version does not know ({dataset!r})", fix)
     raise InputError(f"{where} was prepared for --model {dataset} ({PRESETS[dataset].frames_text}), "
                      f"not for --model {model} ({PRESETS[model].frames_text})", fix)
+
+
+def check_folder(model: str, folder: Path, where: str) -> None:
+    """A dataset folder whose manifest names another preset is refused (no manifest, or one that
+    cannot be read: nothing to go by here; the trainer reads the records themselves)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(manifest, dict):
+        check_dataset(model, of_manifest(manifest), where)
 
 
 def fitting(n_samples: int, n_frames: int) -> str | None:

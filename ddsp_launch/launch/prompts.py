@@ -166,6 +166,11 @@ def ask_field(s: Settings, name: str, engine_ok: bool) -> Settings:
         if not image:
             return with_values(s, push_to=_text(s, "push_to", _valid(_check_repository), "Push the image to:"))
         return s
+    if BY_NAME[name].choices:  # e.g. the model: solo_instrument, or vst for the DDSP-VST plugin
+        f = BY_NAME[name]
+        choices = [q.Choice(f"{value}: {label}", value=value) for value, label in f.choices]
+        return with_values(s, **{name: _ask(q.select(f"{name.replace('_', ' ').capitalize()}:", choices=choices,
+                                                     default=s.values.get(name) or f.default))})
     if name in HYPER:
         f = BY_NAME[name]
         return with_values(s, **{name: convert(f, _text(s, name, _valid(lambda t: _check_number(name, t))), name)})

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from ddsp_launch.common import datasets, destinations
+from ddsp_launch.common import datasets, destinations, presets
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.gcs import GcsUri, is_gcs
 from ddsp_launch.launch import settings as st
@@ -105,6 +105,9 @@ def spec_of(s: st.Settings) -> RunSpec:
     check_output(s.target, output)
     audio = check_data(s.target, data)
     params = s.training().validate()
+    dataset = prepare_to if audio else data  # the model trains only on data prepared for it
+    if isinstance(dataset, Path) and dataset.is_dir():
+        presets.check_folder(params.model, dataset, f"the dataset {dataset}")
     target, config_args = targets.module(s.target).target_of(s)
     return RunSpec(data=data, output=output, target=target, params=params, name=_name(s.name),
                    prepare_to=_check_preparing(data, prepare_to) if audio else None, tensorboard=bool(s.tensorboard),

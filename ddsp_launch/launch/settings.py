@@ -44,6 +44,7 @@ class Field:
     page: bool = True  # a web page may choose it (policy.py)
     ask: tuple[str, ...] = ()  # the targets for which the interactive launcher asks it (in this table's order)
     required: bool = False  # a run needs it (where it applies)
+    choices: tuple[tuple[str, str], ...] = ()  # (value, what prompts and pages call it) when the values are fixed
 
     @property
     def flag(self) -> str:
@@ -58,7 +59,8 @@ def _hyperparameters() -> tuple[Field, ...]:
     """One setting per training parameter: its type, default, hint and variable from spec.TrainingParams."""
     kinds = TrainingParams.kinds()
     return tuple(Field(f.name, list if kinds[f.name] is tuple else kinds[f.name], f.default, f.metadata["hint"],
-                       _env(f.name) if f.metadata.get("env", True) else ())
+                       _env(f.name) if f.metadata.get("env", True) else (),
+                       choices=tuple(f.metadata.get("choices", {}).items()))
                  for f in dataclasses.fields(TrainingParams))
 
 

@@ -39,7 +39,7 @@ def prepare(spec: RunSpec, say: Say) -> Path:
         return target
     process.require_trainer_stack("preparing audio")
     say(f"preparing {spec.data} -> {target}")
-    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target)])
+    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target), "--model", spec.params.model])
     if code != 0:
         raise InputError(f"preparing {spec.data} failed (exit {code})", "see the messages above")
     return target

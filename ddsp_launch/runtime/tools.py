@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ddsp_launch.common import vst
 from ddsp_launch.common.errors import InputError, MissingDependencyError
 from ddsp_launch.runtime import container, process
 from ddsp_launch.runtime.container import IMAGE_IDS, chown_tree
@@ -240,4 +241,11 @@ def run(command: str, args: list[str], say: Say, progress: Say) -> int:
     if chosen == "process":
         return process.run_module(MODULES[command], rest)
     image = host.get("image") or cpu_image(engine, host.get("base_image"), say, progress)
-    return run_in_image(command, rest, image, engine, say)
+    install = command == "export" and "--install" in rest  # the plugin's folder is this machine's, not the image's
+    if install:
+        ns = tool_args.export_parser().parse_args(rest)
+        tool_args.check_destinations(command, ns)  # its copy there too, before the image runs
+    code = run_in_image(command, [a for a in rest if not (install and a == "--install")], image, engine, say)
+    if code == 0 and install:
+        say(f"installed {vst.install(tool_args.plugin_model(ns), replace=ns.force)}")
+    return code

@@ -33,7 +33,6 @@ from ddsp_launch.common import gin_rules, presets, vst
 from ddsp_launch.common.errors import InputError, LaunchError
 from ddsp_launch.common.model_files import STATISTICS
 from ddsp_launch.trainer.prepare import stats as dataset_stats
-from ddsp_launch.trainer.prepare.records import MANIFEST
 
 # streamed (TFLite, hop by hop) vs batch (the trained model over the whole phrase): the largest
 # difference allowed, relative to each control's largest value in the phrase
@@ -228,12 +227,9 @@ def statistics(folder) -> dict:
         raise InputError(f"--vst needs the dataset's {STATISTICS}: the plugin shows the model's pitch and power range",
                          f"pass --statistics DATASET/{STATISTICS} (the dataset prepared with --model vst)")
     try:
-        manifest = json.loads((folder.statistics.parent / MANIFEST).read_text())
-    except (OSError, ValueError):
-        manifest = None  # none beside them (a downloaded model folder): nothing to go by
-    if isinstance(manifest, dict):
-        presets.check_dataset(presets.VST.name, presets.of_manifest(manifest), f"the dataset of {folder.statistics}",
-                              "pass --statistics of the dataset this model was trained on (prepared with --model vst)")
+        presets.check_folder(presets.VST.name, folder.statistics.parent, f"the dataset of {folder.statistics}")
+    except InputError as exc:
+        raise InputError(exc.message, "pass --statistics of the dataset this model was trained on (prepared with --model vst)") from None
     stats = dataset_stats.read(folder.statistics)
     missing = [k for k in NOTE_RANGE if k not in stats]
     if missing:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -143,6 +144,12 @@ class Pages:
         return FileResponse(str(path), media_type="application/zip", filename=f"{run_id}-model.zip",
                             background=BackgroundTask(path.unlink, missing_ok=True))
 
+    async def plugin_model(self, request: Request):
+        """The run's model for the DDSP-VST plugin: exported and checked on demand (half a minute)."""
+        model, scratch = await run_in_threadpool(self.service.plugin_model, request.path_params["run_id"])
+        return FileResponse(str(model), media_type="application/octet-stream", filename=model.name,
+                            background=BackgroundTask(shutil.rmtree, scratch, ignore_errors=True))
+
     async def put_transfer(self, request: Request):
         run_id = request.path_params["run_id"]
         run = self.service.status(run_id)
@@ -182,6 +189,7 @@ def create_app(workspace: Path, policy: Policy, limits: uploads.Limits = uploads
         Route("/runs", p.runs_page),
         Route("/runs/{run_id}", p.run_page),
         Route("/runs/{run_id}/model.zip", p.model_zip),
+        Route("/runs/{run_id}/plugin.tflite", p.plugin_model),
         Route("/api/uploads", p.new_upload, methods=["POST"]),
         Route("/api/uploads/{upload}/{name:path}", p.put_upload, methods=["PUT"]),
         Route("/api/check", p.check, methods=["POST"]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs, model_files, paths, private
+from ddsp_launch.common import gcs, model_files, paths, presets, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records, resolve
 from ddsp_launch.launch import settings as st
@@ -203,6 +204,7 @@ class Service:
             "num_steps": prog.num_steps or record.get("settings", {}).get("num_steps"),
             "loss": prog.losses[-1][1] if prog.losses else None, "losses": prog.losses,
             "can_cancel": alive, "has_checkpoint": saved is not None,
+            "model": record.get("settings", {}).get("model") or presets.DEFAULT,
             "local": bool(output) and not gcs.is_gcs(output),
         }
 
@@ -242,6 +244,30 @@ class Service:
             for f in files:
                 z.write(f, f"{run_id}/{f.name}")
         return Path(name)
+
+    def plugin_model(self, run_id: str) -> tuple[Path, Path]:
+        """The run's model exported for the DDSP-VST plugin by `ddsp-launch export --vst` (checked
+        against the plugin's rules there): (NAME.tflite, the scratch folder holding it)."""
+        record = records.load(check_id(run_id))
+        output = record.get("output") or ""
+        if gcs.is_gcs(output):
+            raise NotReady("this run's model is in Cloud Storage",
+                           f"ddsp-launch download {run_id} MODEL_DIR, then ddsp-launch export MODEL_DIR --vst")
+        if (record.get("settings", {}).get("model") or presets.DEFAULT) != presets.VST.name:
+            raise NotReady("the DDSP-VST plugin plays models trained for it, and this run trains solo_instrument",
+                           "start a run with the model 'vst' (its data prepared for it)")
+        if checkpoint_step(output) is None:
+            raise NotReady("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
+        stats = statistics_for(record)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{run_id}-vst-", dir=self.workspace))
+        argv = [sys.executable, "-m", "ddsp_launch", "export", output, "-o", str(scratch / "export"), "--vst", "--name", run_id,
+                *(["--statistics", str(stats)] if stats else [])]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if proc.returncode != 0:
+            shutil.rmtree(scratch, ignore_errors=True)
+            lines = [line for line in proc.stderr.splitlines() if line.startswith(("error:", "  Fix:"))]
+            raise InputError(" ".join(lines) or f"the export failed (exit {proc.returncode})", "see `ddsp-launch export --help`")
+        return scratch / "export" / f"{run_id}.tflite", scratch
 
     def start_transfer(self, run_id: str, recording: Path) -> Transfer:
         record = records.load(check_id(run_id))

@@ -4,6 +4,7 @@ equal batch ones; transfer --engine plugin follows the melody; --model mismatche
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -259,3 +260,39 @@ def test_install_copies_only_what_passes_and_replaces_only_our_own(exported, tmp
     with pytest.raises(InputError, match="is not a model ddsp-launch exported"):
         vst.install(model, models, replace=True)
     assert not list(models.glob(".*.part"))
+
+
+def test_install_plugin_model_checks_then_copies_where_the_plugin_looks(exported, tmp_path):
+    model = exported[1] / "Violin.tflite"
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}  # Linux: the XDG documents folder
+    proc = ddsp_launch("install-plugin-model", str(model), env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    target = tmp_path / "Documents" / "Magenta" / "DDSP" / "Models" / "Violin.tflite"
+    assert f"installed {target}" in proc.stdout and "FAIL" not in proc.stdout and target.read_bytes() == model.read_bytes()
+    broken = tmp_path / "Broken.tflite"
+    data = model.read_bytes()
+    broken.write_bytes(data[: zipfile.ZipFile(model).infolist()[0].header_offset])  # no metadata.json
+    proc = ddsp_launch("install-plugin-model", str(broken), "--to", str(tmp_path / "elsewhere"), timeout=120)
+    assert proc.returncode == 2 and "FAIL  metadata.json inside" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_the_run_page_downloads_the_model_for_the_plugin(vst_run, vst_data, tmp_path):
+    from tests.conftest import wait_until
+    from tests.web.conftest import start_web, stop_web
+
+    web = start_web(tmp_path)
+    try:
+        run_id = "20261201-120000-process-cccc"
+        (web.home / "runs").mkdir(parents=True, exist_ok=True, mode=0o700)
+        (web.home / "runs" / f"{run_id}.json").write_text(json.dumps({
+            "id": run_id, "state": "succeeded", "target": "process", "output": str(vst_run),
+            "settings": {"model": "vst", "output": str(vst_run), "data": str(vst_data)}}))
+        assert "Download for DDSP-VST" in web.get(f"/runs/{run_id}")[2].decode()
+        status, headers, body = web.get(f"/runs/{run_id}/plugin.tflite")
+        assert status == 200, body[-2000:]
+        assert f"{run_id}.tflite" in headers["content-disposition"]
+        assert vst.check(body).ok and json.loads(zipfile.ZipFile(io.BytesIO(body)).read("metadata.json"))["num_harmonics"] == 60
+        wait_until(lambda: not [p for p in web.workspace.iterdir() if "-vst-" in p.name], what="the scratch export removed")
+    finally:
+        stop_web(web)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import destinations
+from ddsp_launch.common import destinations, presets
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import tool_args
 
 EXAMPLES_PER_SHARD = 200  # about 100 MB of 4-second examples per shard
-MANIFEST = "manifest.json"
+MANIFEST = presets.MANIFEST
 STATISTICS = tool_args.STATISTICS  # one name for the file, shared with the tools
 
 
