@@ -35,6 +35,7 @@ class TaskConfig:
     log_every: int = 10
     audio_summaries: bool = True
     model: str = presets.DEFAULT  # the model preset (common/presets.py): its gin files and dataset
+    seed: int = 0  # the random seed (initial weights, the examples' order): the same seed, data and settings train alike
 
 
 def default(name: str):

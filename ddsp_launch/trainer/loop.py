@@ -247,8 +247,9 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     import tensorflow as tf  # noqa: PLC0415
 
     role = f"{info.task_type}:{info.task_index}" + (" (chief)" if info.is_chief else "")
-    say(f"ddsp-launch trainer: {role}, trial {trial_id or '-'}; checkpoints -> {paths.checkpoints}, "
+    say(f"ddsp-launch trainer: {role}, trial {trial_id or '-'}, seed {config.seed}; checkpoints -> {paths.checkpoints}, "
         f"summaries -> {paths.summaries}")
+    tf.keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow: the weights and the examples' order
     strategy = make_strategy(info)  # first: MultiWorkerMirroredStrategy must precede other TF ops
     remote = any(gcs.is_gcs(p) for p in (paths.checkpoints, paths.summaries, paths.restore, paths.model))
     uploader = Uploader() if remote else None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
+import json
 import math
 import os
 import sys
@@ -27,9 +28,21 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
+from ddsp_launch.trainer.prepare.records import MANIFEST
 from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
 
 EXIT_BAD_INPUT = 2
+
+
+def _seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**31 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2 ** 31:
+        raise argparse.ArgumentTypeError(f"must be 0 to {2 ** 31 - 1}, got {value}")
+    return value
 
 
 def _bool(text: str) -> bool:
@@ -90,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"gin config, repeatable (default: the --model's, {' + '.join(DEFAULT_GIN_FILES)} for {presets.DEFAULT})")
     p.add_argument("--gin_param", action="append", default=[], help="gin binding, repeatable, e.g. 'batch_size = 16'")
     p.add_argument("--gin_search_path", action="append", default=[], help="extra folder for gin files, repeatable")
+    p.add_argument("--seed", type=_seed, default=default("seed"),
+                   help="random seed for the initial weights and the order of the examples (default %(default)s): the same "
+                        "seed, data and settings train the same model")
     p.add_argument("--log_every", type=_positive(int), default=default("log_every"), help="print progress every N steps")
     p.add_argument("--audio_summaries", type=_bool, nargs="?", const=True, default=default("audio_summaries"),
                    help="write original and reconstructed audio to TensorBoard at each summary")
@@ -148,7 +164,11 @@ def _check_preset(pattern: str, model: str) -> None:
         return
     for folder in sorted({Path(p).parent for p in glob.glob(os.path.expanduser(pattern))}):
         try:
-            presets.check_folder(model, folder, f"the dataset {folder}")
+            manifest = json.loads((folder / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue  # none, or not ours: nothing to go by here
+        try:
+            presets.check_dataset(model, presets.of_manifest(manifest), f"the dataset {folder}")
         except LaunchError as exc:
             raise TaskError(exc.message, exc.fix) from None
 

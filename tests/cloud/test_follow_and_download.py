@@ -78,3 +78,20 @@ def test_download_by_run_id_fetches_the_newest_complete_checkpoint(fake_gcp, buc
     assert (tmp_path / "model" / "ckpt-2.data-00000-of-00001").read_bytes() == b"d2" * 500
     missing = ddsp_launch("download", "20260101-000000-vertex-zzzz", str(tmp_path / "none"), env=env, timeout=120)
     assert missing.returncode == 2 and not (tmp_path / "none").exists()
+
+
+def test_the_seed_reaches_the_trainer_and_the_run_record(fake_gcp, bucket, tmp_path):
+    home = tmp_path / "home"
+    bucket.blob("violin/train.tfrecord-00000-of-00001").upload_from_string(b"")
+    proc = ddsp_launch("train", "--yes", "--target", "vertex", "--data", "gs://ddsp-follow/violin", "--output",
+                       "gs://ddsp-follow/runs/seeded", "--image", IMAGE, "--no-tensorboard", "--seed", "7",
+                       env={**ENV, "DDSP_LAUNCH_HOME": str(home)}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    [record] = [json.loads(p.read_text()) for p in (home / "runs").glob("*.json")]
+    assert record["settings"]["seed"] == 7 and "--seed 7" in record["command_line"]
+    [body] = [b for v, p, b in fake_gcp.requests if v == "POST" and p.endswith("/customJobs")]
+    assert "--seed=7" in body["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"]
+    refused = ddsp_launch("train", "--yes", "--target", "vertex", "--data", "gs://ddsp-follow/violin", "--output",
+                          "gs://ddsp-follow/runs/x", "--image", IMAGE, "--no-tensorboard", "--seed", "-1",
+                          env={**ENV, "DDSP_LAUNCH_HOME": str(home)}, timeout=120)
+    assert refused.returncode == 2 and "seed must be" in refused.stderr

@@ -22,6 +22,7 @@ def answer_hyperparameters(term: Terminal, values: dict[str, str] = SMALL) -> No
     for prompt in ("Batch size", "Learning rate", "Num steps", "Steps per save", "Steps per summary"):
         term.type(prompt, values[prompt])
     term.enter("Early stop loss value")
+    term.enter("Seed")
     term.enter("Extra gin files")
     term.enter("Gin bindings")
 
