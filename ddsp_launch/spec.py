@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Collection, Mapping
 
+from ddsp_launch.common import presets
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.gcs import GcsUri
 from ddsp_launch.trainer import task
@@ -39,6 +40,11 @@ def hyper(name: str, hint: str, *, above: float | None = None, below: float | No
                                                   "fix": fix, "env": env})
 
 
+def choice(name: str, hint: str, choices: Mapping[str, str]):
+    """A field with a fixed set of values (value -> what to call it in prompts and pages)."""
+    return field(default=default(name), metadata={"hint": hint, "env": True, "choices": dict(choices)})
+
+
 def _gin(hint: str):
     return field(default=(), metadata={"hint": hint, "env": False})  # empty: the trainer's own gin files
 
@@ -47,13 +53,14 @@ def _gin(hint: str):
 class TrainingParams:
     """The trainer's hyperparameters; each field is the trainer flag of the same name."""
 
+    model: str = choice("model", "the model: ddsp's solo_instrument, or vst for the DDSP-VST plugin "
+                        "(the data must be prepared for it: prepare --model)", {p.name: p.label for p in presets.PRESETS.values()})
     batch_size: int = hyper("batch_size", "examples per step (16-32 on one GPU; 2-8 on a CPU)", above=0)
     learning_rate: float = hyper("learning_rate", "typical: 1e-4 to 1e-3", above=0, below=1, fix="typical: 1e-4 to 1e-3")
     num_steps: int = hyper("num_steps", "train until this step (30000 is a good model; 300 a quick look)", above=0)
     steps_per_save: int = hyper("steps_per_save", "checkpoint every N steps", above=0)
     steps_per_summary: int = hyper("steps_per_summary", "TensorBoard summaries every N steps", above=0)
     early_stop_loss_value: float = hyper("early_stop_loss_value", "stop below this windowed loss (0: never)", at_least=0)
-    seed: int = hyper("seed", "random seed: the same seed, data and settings train the same model", at_least=0, below=2 ** 31)
     gin_file: tuple[str, ...] = _gin("extra gin config files (ddsp's solo_instrument + tfrecord by default)")
     gin_param: tuple[str, ...] = _gin("gin bindings, e.g. 'RnnFcDecoder.rnn_channels = 256'")
 
@@ -73,6 +80,9 @@ class TrainingParams:
         """One value against its field's bounds (NaN and infinities never pass)."""
         meta = next(f.metadata for f in dataclasses.fields(cls) if f.name == name)
         above, below, at_least = meta.get("above"), meta.get("below"), meta.get("at_least")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise InputError(f"--{name.replace('_', '-')} {value!r} is not one of {', '.join(meta['choices'])}",
+                             "; ".join(f"{k}: {v}" for k, v in meta["choices"].items()))
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return
         ok = math.isfinite(value) and (above is None or value > above) and (below is None or value < below) \
