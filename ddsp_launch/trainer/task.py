@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import glob
-import json
 import math
 import os
 import sys
@@ -28,7 +27,6 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
-from ddsp_launch.trainer.prepare.records import MANIFEST
 from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
 
 EXIT_BAD_INPUT = 2
@@ -164,11 +162,7 @@ def _check_preset(pattern: str, model: str) -> None:
         return
     for folder in sorted({Path(p).parent for p in glob.glob(os.path.expanduser(pattern))}):
         try:
-            manifest = json.loads((folder / MANIFEST).read_text())
-        except (OSError, ValueError):
-            continue  # none, or not ours: nothing to go by here
-        try:
-            presets.check_dataset(model, presets.of_manifest(manifest), f"the dataset {folder}")
+            presets.check_folder(model, folder, f"the dataset {folder}")
         except LaunchError as exc:
             raise TaskError(exc.message, exc.fix) from None
 
