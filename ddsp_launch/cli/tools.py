@@ -22,6 +22,7 @@ TFRecords, dataset_statistics.json and manifest.json. Run `ddsp-launch prepare -
 for all options.
 
 Example: ddsp-launch prepare data/examples/violin data/violin-dataset --eval-fraction 0.1
+For the DDSP-VST plugin: ddsp-launch prepare data/examples/violin data/violin-vst --model vst
 """
 
 TASK_HELP = """Run the trainer itself (the container's task.py) on this machine, with its own flags.
@@ -41,6 +42,7 @@ loudness matching are automatic (flags to change them). Run
 `ddsp-launch transfer --help` for all options.
 
 Example: ddsp-launch transfer runs/violin my-melody.wav -o violin-melody.wav --statistics data/violin-dataset/dataset_statistics.json
+As the DDSP-VST plugin plays it: ddsp-launch transfer violin-plugin/Violin.tflite my-melody.wav -o violin.wav --engine plugin
 """
 
 EXPORT_HELP = """Export a trained model to run with TensorFlow alone: a SavedModel (and TFLite with --tflite).
@@ -50,6 +52,7 @@ MODEL/export (or -o DIR) with saved_model/, ddsp-model.json (inputs, rates, a ch
 value) and the dataset statistics. Run `ddsp-launch export --help` for all options.
 
 Example: ddsp-launch export runs/violin -o violin-export --tflite
+For the DDSP-VST plugin (a --model vst run): ddsp-launch export runs/violin-vst -o violin-plugin --vst --name Violin --install
 """
 
 BUILD_HELP = """Build the training image (and push it with --push).
