@@ -100,11 +100,11 @@ def spec_of(s: st.Settings) -> RunSpec:
         raise InputError("missing " + ", ".join(missing), "give them as flags, in --config FILE, or answer the prompts (in a terminal)")
     destinations.check_apart(s.prepare_to, {"data": s.data}, "--prepare-to folder")
     destinations.check_apart(s.output, {"data": s.data, "--prepare-to folder": s.prepare_to}, "output")
+    params = s.training().validate()
     data, output = location(s.data, "data"), location(s.output, "output")
     prepare_to = location(s.prepare_to, "--prepare-to") if s.prepare_to else None
     check_output(s.target, output)
     audio = check_data(s.target, data)
-    params = s.training().validate()
     dataset = prepare_to if audio else data  # the model trains only on data prepared for it
     if isinstance(dataset, Path) and dataset.is_dir():
         presets.check_folder(params.model, dataset, f"the dataset {dataset}")
