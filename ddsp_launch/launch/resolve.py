@@ -2,8 +2,8 @@
 
 `settings()` resolves flags, a config file, the environment and the defaults with one
 precedence for `train`, `run`, `submit`, `tune` and the web page (the table and the rule
-are in launch/settings.py), then fills what depends on other answers (the device; local
-paths made absolute, since records are replayed elsewhere). `spec_of()` turns settings into
+are in launch/settings.py), then fills what depends on other answers (the device, a job
+config's values; local paths made absolute, since records are replayed elsewhere). `spec_of()` turns settings into
 a frozen `RunSpec`, checked once: the paths (parsed once into `GcsUri` or `Path`, and kept
 apart), the data and outputs the target takes (its `Accepts`, written once: the prompts, the
 flags and the web page all ask `check_data` / `check_output`), the training parameters, and
@@ -85,7 +85,8 @@ def settings(flags: Mapping[str, Any], config: Path | None, env: Mapping[str, st
 
 
 def finalize(s: st.Settings) -> st.Settings:
-    """Fill what depends on other answers (the device); make local paths absolute."""
+    """Fill what depends on other answers (the target's: the device here, a job config's values on
+    Vertex AI); make local paths absolute."""
     for name in ("data", "output", "prepare_to", "ca_bundle", "job_config", "study"):
         value = s.values.get(name)
         if value and not is_gcs(value):
