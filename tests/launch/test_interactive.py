@@ -19,6 +19,7 @@ SMALL = {"Batch size": "2", "Learning rate": "0.001", "Num steps": "4", "Steps p
 
 
 def answer_hyperparameters(term: Terminal, values: dict[str, str] = SMALL) -> None:
+    term.enter("Model:")  # a select: Enter keeps the default, solo_instrument
     for prompt in ("Batch size", "Learning rate", "Num steps", "Steps per save", "Steps per summary"):
         term.type(prompt, values[prompt])
     term.enter("Early stop loss value")
