@@ -271,6 +271,8 @@ ROWS: list[Row] = [
     row("transfer", "transfer model in.wav -o /proc/out.wav", 2, "/proc"),
     row("transfer", "transfer bad-model in.wav -o out.wav", 2, "refused"),
     # ---- export ---------------------------------------------------------------------------
+    row("install-plugin-model", "install-plugin-model nope.tflite --to plugin-models", 2, "nope.tflite", ".tflite"),
+    row("install-plugin-model", "install-plugin-model notes.txt --to plugin-models", 2, "notes.txt", "*.tflite"),
     row("export", "export", 2, "model"),
     row("export", "export nope", 2, "nope"),
     row("export", "export model -o model", 2, "same place"),
