@@ -62,7 +62,7 @@ class TrainingParams:
     steps_per_summary: int = hyper("steps_per_summary", "TensorBoard summaries every N steps", above=0)
     early_stop_loss_value: float = hyper("early_stop_loss_value", "stop below this windowed loss (0: never)", at_least=0)
     seed: int = hyper("seed", "random seed: the same seed, data and settings train the same model", at_least=0, below=2 ** 31)
-    gin_file: tuple[str, ...] = _gin("extra gin config files (ddsp's solo_instrument + tfrecord by default)")
+    gin_file: tuple[str, ...] = _gin("extra gin config files (the model's + tfrecord by default)")
     gin_param: tuple[str, ...] = _gin("gin bindings, e.g. 'RnnFcDecoder.rnn_channels = 256'")
 
     @classmethod
