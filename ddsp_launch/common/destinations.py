@@ -137,9 +137,8 @@ def dataset_files(folder: Path) -> set[str] | None:
     names = {"manifest.json"}
     for shards in (manifest.get("shards") or {}).values():
         names.update(str(s) for s in shards if isinstance(s, str))
-    for key in ("statistics", "statistics_files"):
-        value = manifest.get(key)
-        names.update([value] if isinstance(value, str) else [v for v in value or () if isinstance(v, str)])
+    if isinstance(manifest.get("statistics"), str):
+        names.add(manifest["statistics"])
     return names
 
 

@@ -30,6 +30,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ddsp_launch.common import destinations
 from ddsp_launch.common.errors import InputError
 
 SAMPLE_RATE = 16000  # kModelSampleRate_Hz
@@ -56,7 +57,7 @@ STRING_FIELDS = ("version", "export_time")
 # the shape fields, and the value the plugin plays
 SHAPE_FIELDS = {"num_harmonics": HARMONICS, "num_noise_amps": NOISE_AMPS, "frame_rate": FRAME_RATE,
                 "frame_size": FRAME_SIZE, "sample_rate": SAMPLE_RATE}
-MARK = "ddsp-launch"  # metadata.json's "exported_by" starts with it in the files we write (the plugin ignores it)
+MARK = destinations.MARK  # metadata.json's "exported_by" starts with it in the files we write (the plugin ignores it)
 PLUGIN_SHAPE = (f"the plugin plays 16 kHz models with {HARMONICS} harmonics and {NOISE_AMPS} noise magnitudes "
                 "(ddsp's models/vst/vst.gin); vst_32k.gin / vst_48k.gin shapes (100 and 98) are rejected by it")
 
