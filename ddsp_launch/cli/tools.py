@@ -1,4 +1,4 @@
-"""The tools around training: prepare, task (the trainer itself), transfer, export, build, version."""
+"""The tools around training: prepare, check, task (the trainer itself), transfer, export, build, version."""
 
 from __future__ import annotations
 
@@ -23,6 +23,18 @@ for all options.
 
 Example: ddsp-launch prepare data/examples/violin data/violin-dataset --eval-fraction 0.1
 For the DDSP-VST plugin: ddsp-launch prepare data/examples/violin data/violin-vst --model vst
+"""
+
+CHECK_HELP = """Print the health report of a dataset or a folder of audio (nothing is written).
+
+DATA is a dataset `prepare` wrote (its manifest's report is printed, no training stack
+needed) or a folder, file, glob or gs:// prefix of audio, measured as prepare would:
+usable minutes against the 10-20 minute recommendation, voiced / silence / clipping /
+polyphony fractions, pitch and loudness ranges, too-short and duplicate files, each
+ok / warn / bad with its fix. --strict: a warning exits 2. Run `ddsp-launch check --help`
+for all options.
+
+Example: ddsp-launch check data/examples/violin --strict
 """
 
 TASK_HELP = """Run the trainer itself (the container's task.py) on this machine, with its own flags.
@@ -79,6 +91,17 @@ def _trainer_module(ctx: typer.Context, command: str, module: str) -> None:
 
 def prepare(ctx: typer.Context) -> None:
     _trainer_module(ctx, "prepare", "ddsp_launch.trainer.prepare")
+
+
+def check(ctx: typer.Context) -> None:
+    """A dataset's stored report here (host side); audio is measured by the trainer's module."""
+    from ddsp_launch.trainer.prepare import check as health_check  # noqa: PLC0415 (argparse and json only)
+
+    os.environ["DDSP_LAUNCH_PROG"] = "ddsp-launch check"
+    args = health_check.build_parser().parse_args(list(ctx.args))
+    if (Path(args.data).expanduser() / health_check.presets.MANIFEST).is_file():
+        raise typer.Exit(health_check.main(list(ctx.args)))
+    _trainer_module(ctx, "check", "ddsp_launch.trainer.prepare.check")
 
 
 def task(ctx: typer.Context) -> None:
@@ -149,6 +172,7 @@ def version() -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("prepare", help=PREPARE_HELP, context_settings=PASSTHROUGH)(prepare)
+    app.command("check", help=CHECK_HELP, context_settings=PASSTHROUGH)(check)
     app.command("task", help=TASK_HELP, context_settings=PASSTHROUGH)(task)
     app.command("transfer", help=TRANSFER_HELP, context_settings=PASSTHROUGH)(transfer)
     app.command("export", help=EXPORT_HELP, context_settings=PASSTHROUGH)(export)

@@ -20,6 +20,7 @@ import os
 import sys
 
 from ddsp_launch.common import presets
+from ddsp_launch.trainer.prepare.check import add_analysis_arguments, options_from
 
 EXIT_USAGE = 2
 
@@ -32,25 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="INPUT", help="folder, file, glob, or gs://BUCKET/PREFIX of audio files")
     p.add_argument("output", metavar="OUTPUT_DIR", help="new (or empty) local folder for the dataset")
-    p.add_argument("--model", choices=presets.NAMES, default=presets.DEFAULT,
-                   help="the model the dataset is for: solo_instrument (250 frames/s) or vst (the DDSP-VST plugin's: "
-                        f"50 centred frames/s) (default: {presets.DEFAULT})")
-    p.add_argument("--example-secs", type=float, default=4.0, help="length of each example (default: 4)")
-    p.add_argument("--hop-secs", type=float, default=1.0, help="step between examples; < example-secs overlaps (default: 1)")
-    p.add_argument("--chunk-secs", type=float, default=20.0,
-                   help="audio analysed at once; the eval split never shares a chunk with train (default: 20)")
+    add_analysis_arguments(p)
     p.add_argument("--eval-fraction", type=float, default=0.0, help="fraction of chunks held out as eval.tfrecord* (default: 0)")
-    p.add_argument("--f0", choices=("auto", "pyin", "crepe"), default="auto",
-                   help="pitch tracker: auto = CREPE when installed, else pYIN (default: auto)")
-    p.add_argument("--f0-min-hz", type=float, default=40.0, help="pYIN lowest pitch (default: 40)")
-    p.add_argument("--f0-max-hz", type=float, default=2100.0, help="pYIN highest pitch (default: 2100)")
     p.add_argument("--num-shards", type=int, default=None, help="TFRecord shards per split (default: ~200 examples each)")
-    p.add_argument("--workers", type=int, default=0, help="parallel processes (default: one per core)")
     p.add_argument("--on-bad-file", choices=("fail", "skip"), default="fail",
                    help="unreadable, silent or too-short files: stop before any work (fail) or leave them out (skip)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR once the new dataset is complete")
     p.add_argument("--no-statistics", action="store_true", help="skip dataset_statistics.json")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -60,28 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     from ddsp_launch.common.errors import LaunchError  # noqa: PLC0415
 
     try:
-        from ddsp_launch.trainer.prepare import features, pipeline, windows  # noqa: PLC0415
+        from ddsp_launch.trainer.prepare import pipeline  # noqa: PLC0415
         from ddsp_launch.trainer.prepare.progress import RichReporter  # noqa: PLC0415
 
         try:
-            spec = windows.WindowSpec(args.example_secs, args.hop_secs, args.chunk_secs, presets.get(args.model))
+            options = options_from(args, eval_fraction=args.eval_fraction, num_shards=args.num_shards,
+                                   on_bad_file=args.on_bad_file, overwrite=args.overwrite,
+                                   statistics=not args.no_statistics)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        if not 0 < args.f0_min_hz < args.f0_max_hz <= 8000:
-            print("error: need 0 < --f0-min-hz < --f0-max-hz <= 8000", file=sys.stderr)
-            return EXIT_USAGE
-        options = pipeline.PrepareOptions(
-            windows=spec,
-            eval_fraction=args.eval_fraction,
-            f0=args.f0,
-            pyin=features.PyinSettings(fmin=args.f0_min_hz, fmax=args.f0_max_hz),
-            num_shards=args.num_shards,
-            workers=args.workers,
-            on_bad_file=args.on_bad_file,
-            overwrite=args.overwrite,
-            statistics=not args.no_statistics,
-        )
         reporter = pipeline.Reporter() if args.quiet else RichReporter()
         manifest = pipeline.prepare(args.input, args.output, options, reporter)
     except LaunchError as exc:

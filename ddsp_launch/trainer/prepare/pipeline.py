@@ -17,9 +17,9 @@ from typing import Callable
 import numpy as np
 
 from ddsp_launch import __version__
-from ddsp_launch.common import destinations, gcs
+from ddsp_launch.common import destinations, gcs, health
 from ddsp_launch.common.errors import InputError, Interrupted, MissingDependencyError
-from ddsp_launch.trainer.prepare import features, records, sources, windows
+from ddsp_launch.trainer.prepare import features, health_stats, records, sources, windows
 
 F0_METHODS = ("auto", "pyin", "crepe")
 BAD_FILE_POLICIES = ("fail", "skip")
@@ -37,6 +37,8 @@ class PrepareOptions:
     overwrite: bool = False
     statistics: bool = True
     max_statistics_examples: int = 1000
+    limits: health.Limits = health.Limits()
+    strict: bool = False  # a health report with a warning (or worse) is an error: nothing is written
 
     def __post_init__(self):
         if self.f0 not in F0_METHODS:
@@ -72,10 +74,11 @@ class _Task:
     spec: windows.WindowSpec
     f0: str
     pyin: features.PyinSettings
+    examples: bool = True  # False: measure its health only (check)
 
 
-def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray]]]:
-    """Read one chunk, compute its features, cut it into examples (runs in a worker)."""
+def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray]], dict]:
+    """Read one chunk, compute its features and health counts, cut it into examples (runs in a worker)."""
     chunk, spec = task.chunk, task.spec
     audio = sources.read_16k_mono(task.info, chunk.start, chunk.length)
     loudness = features.loudness_db(audio, preset=spec.preset)
@@ -83,9 +86,10 @@ def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray
         f0_hz, confidence = features.f0_crepe(audio, spec.preset)
     else:
         f0_hz, confidence = features.f0_pyin(audio, task.pyin, spec.preset)
+    stats = health_stats.chunk_stats(audio, f0_hz, confidence, loudness, spec.preset.frame_rate)
     n = spec.example_frames
     examples = []
-    for start in windows.window_starts(chunk.length, spec):
+    for start in windows.window_starts(chunk.length, spec) if task.examples else ():
         k = start // spec.preset.hop
         clip = audio[start:start + spec.example_samples]
         examples.append({
@@ -95,7 +99,7 @@ def compute_chunk(task: _Task) -> tuple[windows.Chunk, list[dict[str, np.ndarray
             "f0_confidence": confidence[k:k + n],
             "loudness_db": loudness[k:k + n],
         })
-    return chunk, examples
+    return chunk, examples, stats
 
 
 def _worker_signals() -> None:
@@ -125,17 +129,22 @@ class Reporter:
         pass
 
 
-def _find(input_spec: str, staging: records.Staging, reporter: Reporter, client_factory) -> list[sources.Source]:
+def _find(input_spec: str, cache: Path, reporter: Reporter, client_factory) -> list[sources.Source]:
     if gcs.is_gcs(input_spec):
-        return sources.find_gcs(input_spec, staging.path / ".sources", client_factory, reporter.message)
+        return sources.find_gcs(input_spec, cache, client_factory, reporter.message)
     return sources.find_local(input_spec)
 
 
-def _check(found: list[sources.Source], options: PrepareOptions, reporter: Reporter):
+def _inspect(found: list[sources.Source], options: PrepareOptions):
     good, bad = [], []
     for src in found:
         result = sources.inspect(src, options.windows.example_secs)
         (bad if isinstance(result, sources.BadFile) else good).append(result)
+    return good, bad
+
+
+def _check(found: list[sources.Source], options: PrepareOptions, reporter: Reporter):
+    good, bad = _inspect(found, options)
     if bad and options.on_bad_file == "fail":
         lines = "\n".join(f"  {b.source.origin}: {b.reason}" for b in bad)
         raise InputError(
@@ -168,15 +177,60 @@ def prepare(input_spec: str, output: str | Path, options: PrepareOptions = Prepa
         staging.open()
         if staging.stale_removed:
             reporter.message(f"removed the leftovers of an interrupted run ({staging.path})")
-        found = found or _find(input_spec, staging, reporter, client_factory)
+        found = found or _find(input_spec, staging.path / ".sources", reporter, client_factory)
         good, bad = _check(found, options, reporter)
         manifest = _build(good, bad, staging, options, f0_method, reporter, input_spec)
+        _tell_health(manifest["health"], options, reporter)
         return manifest | {"output": str(staging.commit(manifest))}
     except BaseException:
         staging.discard()
         raise
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+
+
+def _tell_health(report: dict, options: PrepareOptions, reporter: Reporter) -> None:
+    for line in health.lines(report):
+        reporter.message(line)
+    if health.failed(report, options.strict):
+        raise InputError(f"--strict: the dataset's health is {report['grade']} (see the report above); nothing was written",
+                         "fix what the report names, or prepare without --strict")
+
+
+def _tracker_range(options: PrepareOptions, f0_method: str) -> tuple[float, float]:
+    return (options.pyin.fmin, options.pyin.fmax) if f0_method == "pyin" else (31.7, 2005.5)  # CREPE's 360 bins
+
+
+def _health(good, bad, per_chunk: list[tuple[windows.Chunk, dict]], options, f0_method) -> dict:
+    files = [health.FileStats(i.source.origin, i.sha256, i.seconds, i.frames * i.channels, i.clipped) for i in good]
+    for chunk, stats in sorted(per_chunk, key=lambda cs: (cs[0].source, cs[0].index)):
+        files[chunk.source].add(stats)
+    skipped = [{"origin": b.source.origin, "reason": b.reason} for b in bad]
+    return health.report(files, skipped, _tracker_range(options, f0_method), options.limits)
+
+
+def check(input_spec: str, options: PrepareOptions = PrepareOptions(), reporter: Reporter | None = None,
+          client_factory: Callable = gcs.make_client) -> dict:
+    """The health report of a folder (glob, gs:// prefix) of audio, without preparing it."""
+    import tempfile  # noqa: PLC0415
+
+    reporter = reporter or Reporter()
+    f0_method = options.f0_method()
+    with tempfile.TemporaryDirectory(prefix="ddsp-launch-check-") as cache:
+        found = _find(input_spec, Path(cache), reporter, client_factory)
+        good, bad = _inspect(found, options)
+        chunks = _plan(good, options)
+        tasks = [_Task(good[c.source], c, options.windows, f0_method, options.pyin, examples=False) for c in chunks]
+        reporter.start(sum(c.seconds for c in chunks))
+        per_chunk = []
+        try:
+            with _chunk_results(tasks, options.worker_count()) as results:
+                for chunk, _, stats in results:
+                    per_chunk.append((chunk, stats))
+                    reporter.advance(chunk.seconds)
+        finally:
+            reporter.stop()
+    return _health(good, bad, per_chunk, options, f0_method)
 
 
 def _plan(good, options):
@@ -197,6 +251,7 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
         reporter.message("note: too little audio for an eval split (needs two chunks or more); all examples go to train")
     tasks = [_Task(good[c.source], c, spec, f0_method, options.pyin) for c in chunks]
     per_source = [{"train": 0, "eval": 0, "chunks": 0} for _ in good]
+    per_chunk = []
     with _chunk_results(tasks, options.worker_count()) as results:
         # Writers import TensorFlow: only after the workers exist (see _chunk_results).
         writers = {
@@ -205,7 +260,8 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
         }
         reporter.start(sum(c.seconds for c in chunks))
         try:
-            for chunk, examples in results:
+            for chunk, examples, stats in results:
+                per_chunk.append((chunk, stats))
                 split = "eval" if chunk.eval else "train"
                 for example in examples:
                     writers[split].write(example)
@@ -225,7 +281,8 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
         reporter.message(f"computing dataset statistics over {used} of {counts['train']} train examples")
         with contextlib.redirect_stdout(io.StringIO()):  # ddsp prints its provider's repr and a rounded-up count
             stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples, spec.preset).name
-    return _manifest(good, bad, per_source, writers, counts, options, f0_method, input_spec, stats_file)
+    manifest = _manifest(good, bad, per_source, writers, counts, options, f0_method, input_spec, stats_file)
+    return manifest | {"health": _health(good, bad, per_chunk, options, f0_method)}
 
 
 @contextlib.contextmanager

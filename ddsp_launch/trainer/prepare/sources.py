@@ -19,6 +19,7 @@ import soundfile as sf
 
 from ddsp_launch.common import audio, gcs
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.trainer.prepare import health_stats
 
 AUDIO_EXTENSIONS = audio.EXTENSIONS
 SILENCE_DBFS = -60.0  # a file whose peak is below this is treated as silent
@@ -41,6 +42,7 @@ class AudioInfo:
     sha256: str
     size: int
     peak_dbfs: float
+    clipped: int = 0  # samples (all channels) at full scale in runs: hard clipping (health_stats)
 
     @property
     def seconds(self) -> float:
@@ -112,11 +114,12 @@ def inspect(source: Source, min_seconds: float) -> AudioInfo | BadFile:
         digest = hashlib.sha256(source.path.read_bytes()).hexdigest()
         with sf.SoundFile(str(source.path)) as f:
             sample_rate, channels, fmt = f.samplerate, f.channels, f.format
-            frames, peak = 0, 0.0
+            frames, peak, clipped = 0, 0.0, 0
             for block in f.blocks(blocksize=_BLOCK, dtype="float32", always_2d=True):
                 frames += len(block)
                 if len(block):
                     peak = max(peak, float(np.max(np.abs(block))))
+                    clipped += health_stats.clipped_samples(block)
     except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         return BadFile(source, f"cannot be decoded ({exc})")
     if frames == 0:
@@ -127,7 +130,7 @@ def inspect(source: Source, min_seconds: float) -> AudioInfo | BadFile:
     seconds = frames / sample_rate
     if seconds < min_seconds:
         return BadFile(source, f"is {seconds:.2f} s long, shorter than one {min_seconds:g} s example")
-    return AudioInfo(source, sample_rate, channels, frames, fmt, digest, source.path.stat().st_size, peak_dbfs)
+    return AudioInfo(source, sample_rate, channels, frames, fmt, digest, source.path.stat().st_size, peak_dbfs, clipped)
 
 
 def read_16k_mono(info: AudioInfo, start: int, length: int) -> np.ndarray:
