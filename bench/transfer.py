@@ -7,6 +7,10 @@ one training-example length (4 s) at a time; only the features (250 frames/s) ar
 
     python bench/transfer.py [--minutes 5] [--steps 6]
 
+It also checks (and exits 1 when not met) what the test suite used to check at CI's cost:
+the long output holds exactly as many samples as its input, and its peak memory stays
+below 1.15x the short input's.
+
 Model: the example violin (scales.wav) prepared with statistics and trained for --steps
 steps (the quality does not matter for speed). Input: the rendered flute melodies,
 repeated to the lengths measured.
@@ -25,6 +29,8 @@ import numpy as np
 import soundfile as sf
 
 from common import example_audio, render_examples
+
+MEMORY_BOUND = 1.15  # a long input's peak memory over a short one's
 
 
 def run_child(cmd: list[str]) -> tuple[float, float]:
@@ -64,11 +70,18 @@ def main() -> None:
         wall, peak = run_child([sys.executable, "-m", "ddsp_launch.trainer.transfer", str(run), str(path), "-o", str(tmp / "out.wav"),
                                 "--statistics", str(ds / "dataset_statistics.json")])
         results[minutes] = (wall, peak)
+        frames = sf.info(str(tmp / "out.wav")).frames
+        if frames != n:
+            raise SystemExit(f"the {minutes:g}-minute output holds {frames} samples, its input {n}")
         print(f"{minutes:g}-minute input: {wall:6.1f} s wall ({minutes * 60 / wall:4.1f} s of audio per wall-second, "
               f"including ~10 s of TensorFlow start-up), peak memory {peak:6.0f} MiB")
     (w1, p1), (w5, p5) = results[1.0], results[args.minutes]
     print(f"{args.minutes:g} min vs 1 min: {w5 / w1:.2f}x the time for {args.minutes:g}x the audio; peak memory {p5 / p1:.2f}x")
+    verdict = "met" if p5 < MEMORY_BOUND * p1 else "NOT met"
+    print(f"memory bound (peak < {MEMORY_BOUND}x the 1-minute input's): {verdict}")
     print(f"steady rate (difference of the two runs): {(args.minutes - 1) * 60 / max(w5 - w1, 1e-9):.1f} s of audio per wall-second")
+    if verdict != "met":
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

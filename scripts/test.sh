@@ -39,7 +39,7 @@ if "$HOST/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_s
   exit 1
 fi
 
-OPTS=(-q --durations=15 -p no:cacheprovider)
+OPTS=(-q --durations=25 -p no:cacheprovider)
 mkdir -p build
 start=$(date +%s)
 host=0 full=0

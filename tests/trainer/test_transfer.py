@@ -226,34 +226,6 @@ def test_a_plot_path_that_cannot_be_written_is_refused_before_synthesis(violin_m
     assert proc.returncode == 2 and "is not a writable folder" in proc.stderr and not out.exists()
 
 
-PEAK_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:], capture_output=True).returncode; "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
-
-
-def peak_mib(*args: str) -> float:
-    """Peak resident memory of one `ddsp-launch` child (a fresh parent, so the peak is its own)."""
-    proc = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "ddsp_launch", *args],
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return int(proc.stdout.split()[-1]) / 1024
-
-
-def test_a_five_minute_input_needs_no_more_memory_than_a_short_one(violin_model, flute, tmp_path):
-    """Audio is read, analysed and resynthesised a 4-s example at a time: memory does not grow
-    with the input (bench/transfer.py measures the same for speed)."""
-    import soundfile as sf
-
-    run, stats = violin_model
-    melody = np.concatenate([sf.read(str(p), dtype="float32")[0] for p in sorted(flute.glob("*.wav"))])
-    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
-    sf.write(str(short), melody[: 20 * 16000], 16000)
-    sf.write(str(long), np.resize(melody, 5 * 60 * 16000), 16000)
-    base = peak_mib("transfer", str(run), str(short), "-o", str(tmp_path / "short-out.wav"), "--statistics", str(stats))
-    peak = peak_mib("transfer", str(run), str(long), "-o", str(tmp_path / "long-out.wav"), "--statistics", str(stats))
-    assert sf.info(str(tmp_path / "long-out.wav")).frames == 5 * 60 * 16000
-    assert peak < 1.15 * base, f"5-minute input peaked at {peak:.0f} MiB vs {base:.0f} MiB for 20 s"
-
-
 # ---- export ---------------------------------------------------------------------------------
 FRESH_PROCESS = r"""
 import json, sys
