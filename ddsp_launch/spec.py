@@ -203,6 +203,7 @@ class VertexTarget:
     push_to: str | None = None
     base_image: str | None = None
     timeout: str | None = None  # e.g. "86400s"
+    max_cost: float | None = None  # US dollars: refused above it, and the timeout keeps the job under it (cloud/prices.py)
     service_account: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
     study: dict | None = field(default=None, compare=False)  # a studySpec: a HyperparameterTuningJob

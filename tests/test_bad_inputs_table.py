@@ -130,6 +130,13 @@ ROWS: list[Row] = [
     row("prepare", "prepare silent.wav out", 2, "silent.wav"),
     row("prepare", "prepare short.wav out", 2, "short.wav"),
     row("prepare", "prepare REC gs://bucket/ds", 2, "local folder", "gcloud storage cp"),
+    # ---- prices (the launch preview's table) and --max-cost ----------------------------------
+    row("prices", "prices --write cfg/hypertune.yaml", 2, "exists", "nothing is written over"),
+    row("prices", "prices --write nope/prices.json", 2, "does not exist"),
+    row("prices", "prices", 2, "DDSP_LAUNCH_PRICE_TABLE", "cannot be read", env={"DDSP_LAUNCH_PRICE_TABLE": "cfg/hypertune.yaml"}),
+    row("submit", f"submit {VERTEX} --max-cost 0", 2, "--max-cost", "positive"),
+    row("submit", f"submit {VERTEX} --max-cost 0.01 --accelerator none --num-steps 30000", 2, "the estimate is", "--num-steps"),
+    row("submit", f"submit {VERTEX} --max-cost 5 --region europe-west4", 2, "no price", "DDSP_LAUNCH_PRICE_TABLE"),
     # ---- check (a dataset's stored report is read on the host; audio needs the trainer's stack) ----
     row("check", "check", 2, "DATA"),
     row("check", "check ds --bogus", 2, "--bogus"),

@@ -60,6 +60,12 @@ def jobs_status(job: str = JOB, project: Optional[str] = PROJECT, region: Option
         opts.echo(f"trials:   {len(info['trials'])} started, {done} succeeded")
     if info.get("error"):
         opts.echo(f"error:    {info['error'].get('message', '')}")
+    if "/customJobs/" in info["name"]:
+        from ddsp_launch.cloud import prices
+        from ddsp_launch.launch import records
+
+        for line in prices.job_so_far(info, records.now()):
+            opts.echo(line)
     opts.echo(f"console:  {vertex.console_url(info['name'])}")
 
 
@@ -169,7 +175,35 @@ class _bytes_progress:
         self.progress.stop()
 
 
+def prices(write: Optional[Path] = typer.Option(None, "--write", metavar="FILE",
+                                               help="write the table in use as JSON (to edit, then DDSP_LAUNCH_PRICE_TABLE=FILE)")) -> None:
+    """Show the price and speed table the launch preview and --max-cost use (its date and source)."""
+    from ddsp_launch.cloud import prices as table_of
+    from ddsp_launch.common.errors import InputError
+
+    table = table_of.load()
+    data = {"date": table.date, "source": table.source, "currency": "USD", "regions": table.regions, "speeds": table.speeds}
+    if write is not None:
+        if write.exists() or not write.parent.is_dir():
+            raise InputError(f"--write {write}: " + ("it exists (nothing is written over)" if write.exists()
+                                                     else "its folder does not exist"), "name a new file")
+        part = write.with_name(f".{write.name}.part")
+        part.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(part, write)
+        opts.echo(f"wrote {write}")
+        return
+    opts.echo(f"price table {table.date} ({table.origin}); source: {table.source}")
+    for region, kinds in table.regions.items():
+        for kind, rows in kinds.items():
+            for name, (on_demand, spot) in rows.items():
+                opts.echo(f"  {region:<14} {kind[:-1]:<12} {name:<22} ${on_demand}/h on demand, "
+                          + (f"${spot}/h spot" if spot is not None else "spot unknown"))
+    for name, s in table.speeds.items():
+        opts.echo(f"  speed {name}: {s['steps_per_sec']} steps/s at batch {s['batch_size']} ({s['source']})")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
+    app.command("prices")(prices)
     app.command("upload")(upload)
     app.command("download")(download)

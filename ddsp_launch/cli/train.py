@@ -24,7 +24,7 @@ QUIET_BOARD = {"tensorboard": False}  # run, submit and tune start no TensorBoar
 HYPER = st.HYPERPARAMETERS
 LOCAL = ("image", "base_image", "ca_bundle", "prepare_to", "name", "tensorboard")
 VERTEX = ("image", "project", "region", "job_config", "study", "machine_type", "accelerator", "workers", "worker_machine_type",
-          "worker_accelerator", "spot", "timeout_hours", "service_account", "label", "name", "max_trials", "parallel_trials",
+          "worker_accelerator", "spot", "timeout_hours", "max_cost", "service_account", "label", "name", "max_trials", "parallel_trials",
           "allow_cross_region", "push_to", "base_image", "prepare_to", "tensorboard")
 
 TRAIN_HELP = f"""Train a model: asks what it needs in a terminal, or takes it all from flags / a config file.

@@ -100,6 +100,8 @@ FIELDS: tuple[Field, ...] = (
     _cloud("worker_machine_type", str, None, "the workers' machine type [default: the primary's]"),
     _cloud("worker_accelerator", str, None, "the workers' TYPE[:COUNT] [default: the primary's]"),
     _cloud("timeout_hours", float, None, "stop the job after this long"),
+    _cloud("max_cost", float, None, "US dollars: refuse a launch estimated above it, and stop the job (its timeout) "
+           "before it can cost more"),
     _cloud("service_account", str, None, "run the job as this service account"),
     _cloud("label", list, (), "KEY=VALUE label of the job", env=False),
     _cloud("allow_cross_region", bool, False, "allow buckets outside the job's region"),

@@ -10,11 +10,12 @@ studySpec file (`--study`) makes it a tuning job.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from ddsp_launch.cloud import config as job_config
-from ddsp_launch.cloud import jobs
+from ddsp_launch.cloud import jobs, prices
 from ddsp_launch.cloud.machines import check as check_machine, parse_accelerator
 from ddsp_launch.common import datasets, paths
 from ddsp_launch.common.errors import InputError
@@ -75,6 +76,9 @@ def target_of(s: Settings) -> tuple[VertexTarget, tuple[str, ...]]:
         max_failed_trial_count=study.max_failed_trial_count or 0, allow_cross_region=bool(s.allow_cross_region),
         notes=tuple(cfg.notes) + (tuple(study.notes) if study is not cfg else ()),
     )
+    if s.max_cost is not None:
+        est = prices.estimate(target, s.num_steps, s.batch_size)
+        target = dataclasses.replace(target, max_cost=s.max_cost, timeout=prices.cap(est, s.max_cost, target.timeout))
     return jobs.check(target, (*cfg.extra_args, *s.extra_args)), tuple(cfg.extra_args)
 
 
@@ -139,6 +143,7 @@ def plan(spec: RunSpec) -> jobs.JobRequest:
 def dry_run(spec: RunSpec, request: jobs.JobRequest, echo, say) -> None:
     if spec.target.notes:
         say("\n".join(spec.target.notes))
+    say(cost(spec))
     if not isinstance(spec.data, GcsUri):
         say(f"would upload the dataset {spec.dataset} to {data_uri(spec)} first")
     echo(f"# {request.kind} request (POST {request.parent}/{request.collection}):")
@@ -148,11 +153,22 @@ def dry_run(spec: RunSpec, request: jobs.JobRequest, echo, say) -> None:
     say("(bucket checks skipped)")
 
 
+def estimate(spec: RunSpec) -> prices.Estimate:
+    """Time and money for this run by the price table (a tuning job: one trial's)."""
+    return prices.estimate(spec.target, spec.params.num_steps, spec.params.batch_size)
+
+
 def cost(spec: RunSpec) -> str:
     t = spec.target
     acc = f"{t.primary.accelerator_type}:{t.primary.accelerator_count}" if t.primary.has_gpu else "no GPU"
-    return (f"Vertex AI: {1 + t.workers} x {t.primary.machine_type} with {acc}, "
-            f"{'spot (cheaper, may be reclaimed)' if t.spot else 'on-demand'}, billed per second while the job runs")
+    lines = [f"Vertex AI: {1 + t.workers} x {t.primary.machine_type} with {acc}, "
+             f"{'spot (cheaper, may be reclaimed)' if t.spot else 'on-demand'}, billed per second while the job runs",
+             *estimate(spec).lines()]
+    if t.max_cost is not None:
+        lines.append(f"max cost:      ${t.max_cost:,.2f}: the job stops after {t.timeout} (its timeout)")
+    if t.study is not None:
+        lines.append(f"tuning:        up to {t.max_trial_count} trials: the figures above are one trial's")
+    return "\n".join(lines)
 
 
 def preflight(spec: RunSpec) -> list[doctor.Check]:
@@ -172,10 +188,12 @@ def act(spec: RunSpec, request: jobs.JobRequest, run: steps.Run) -> int:
     from ddsp_launch.adapters import storage, vertex
 
     t = spec.target
+    run.say(cost(spec))
     storage.check_buckets([data_uri(spec), spec.output], t.project, t.region, t.allow_cross_region, run.say)
     if not isinstance(spec.data, GcsUri):
         steps.upload(steps.prepare(spec, run.say) if spec.prepare_to else spec.data, data_uri(spec), run)
     request = _with_image(request, run)
+    run.record["estimate"] = estimate(spec).record()
     client = vertex.Vertex(t.project, t.region)
     job = client.create(request.kind, request.checked_body())
     run.save(state="submitted", job=job["name"], console=vertex.console_url(job["name"]), request=request.body())
