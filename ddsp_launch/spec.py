@@ -203,6 +203,8 @@ class VertexTarget:
     push_to: str | None = None
     base_image: str | None = None
     timeout: str | None = None  # e.g. "86400s"
+    regions: tuple[str, ...] = ()  # capacity fail-over: the regions to try after ``region``, in order
+    fallback_on_demand: bool = False  # spot: on capacity failures, try on-demand VMs (after every region's spot)
     max_cost: float | None = None  # US dollars: refused above it, and the timeout keeps the job under it (cloud/prices.py)
     service_account: str | None = None
     labels: tuple[tuple[str, str], ...] = ()

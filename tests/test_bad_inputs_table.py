@@ -135,6 +135,9 @@ ROWS: list[Row] = [
     row("prices", "prices --write nope/prices.json", 2, "does not exist"),
     row("prices", "prices", 2, "DDSP_LAUNCH_PRICE_TABLE", "cannot be read", env={"DDSP_LAUNCH_PRICE_TABLE": "cfg/hypertune.yaml"}),
     row("submit", f"submit {VERTEX} --max-cost 0", 2, "--max-cost", "positive"),
+    row("submit", f"submit {VERTEX} --regions us-east1,nowhere-1", 2, "nowhere-1", "not a Vertex AI region"),
+    row("submit", f"submit {VERTEX} --fallback on-demand", 2, "--fallback on-demand is for spot runs", "--spot"),
+    row("submit", f"submit {VERTEX} --spot --fallback sometimes", 2, "--fallback", "on-demand"),
     row("submit", f"submit {VERTEX} --max-cost 0.01 --accelerator none --num-steps 30000", 2, "the estimate is", "--num-steps"),
     row("submit", f"submit {VERTEX} --max-cost 5 --region europe-west4", 2, "no price", "DDSP_LAUNCH_PRICE_TABLE"),
     # ---- check (a dataset's stored report is read on the host; audio needs the trainer's stack) ----

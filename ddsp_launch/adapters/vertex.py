@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from ddsp_launch.cloud import jobs as jobs_rules
 from ddsp_launch.common.errors import CloudError, InputError
 
 VERTEX_ENDPOINT_ENV = "DDSP_LAUNCH_VERTEX_ENDPOINT"
@@ -207,17 +208,24 @@ def for_project(project: str | None, region: str | None) -> Vertex:
     return Vertex(project, discovery.check_region(region or DEFAULT_REGION))
 
 
-def follow_to_end(client: Vertex, name: str, interval: float, emit: Callable[[str], None]) -> dict:
+def follow_to_end(client: Vertex, name: str, interval: float, emit: Callable[[str], None],
+                  on_failed: Callable[[dict], tuple[Vertex, str] | None] | None = None) -> dict:
     """Print a job's log lines until it ends; raise JobFailed unless it succeeded. Ctrl-C stops
-    following only (Interrupted, exit 130): the job goes on."""
+    following only (Interrupted, exit 130): the job goes on. ``on_failed`` may name another job
+    to follow instead of failing (capacity fail-over)."""
     from ddsp_launch.common.errors import Interrupted, JobFailed
 
-    job = job_id(name)
-    try:
-        final = client.follow(name, lambda line: emit(line.format()), interval=interval)
-    except KeyboardInterrupt:
-        raise Interrupted(f"stopped following; the job goes on running: {name}",
-                          f"watch again: ddsp-launch jobs logs {job} --follow; stop it: ddsp-launch jobs cancel {job}") from None
+    while True:
+        job = job_id(name)
+        try:
+            final = client.follow(name, lambda line: emit(line.format()), interval=interval)
+        except KeyboardInterrupt:
+            raise Interrupted(f"stopped following; the job goes on running: {name}",
+                              f"watch again: ddsp-launch jobs logs {job} --follow; stop it: ddsp-launch jobs cancel {job}") from None
+        nxt = on_failed(final) if on_failed and final.get("state") == "JOB_STATE_FAILED" else None
+        if nxt is None:
+            break
+        client, name = nxt
     state = final.get("state", "")
     emit(f"job {state.removeprefix('JOB_STATE_').lower()}: {name}")
     if state != "JOB_STATE_SUCCEEDED":
@@ -247,12 +255,12 @@ def explain(exc, doing: str, client: Vertex) -> CloudError:
     reason = error.get("status", "")
     text = json.dumps(error).lower()
     where = f"project {client.project}, region {client.region}"
-    if status == 429 or reason == "RESOURCE_EXHAUSTED" or "quota" in text:
-        return CloudError(
+    if status == 429 or reason == "RESOURCE_EXHAUSTED" or "quota" in text or jobs_rules.is_capacity_error(error):
+        return _capacity(CloudError(
             f"quota exceeded while {doing} ({where}): {message}",
             f"ask for more quota (console: IAM & Admin > Quotas, filter 'aiplatform' and region {client.region}), "
-            "try another region, or use fewer or smaller machines / GPUs",
-        )
+            "try another region (submit --regions r1,r2,...), or use fewer or smaller machines / GPUs",
+        ))
     if status == 401:
         return CloudError(f"credentials refused while {doing}: {message}",
                           "refresh them: `gcloud auth application-default login`")
@@ -274,6 +282,11 @@ def explain(exc, doing: str, client: Vertex) -> CloudError:
                           "fix the field it names; `--dry-run` prints the request without sending it")
     return CloudError(f"Vertex AI failed while {doing} (HTTP {status}, after {client.retries} retries): {message}",
                       "this is on Google's side; retry in a few minutes")
+
+
+def _capacity(exc: CloudError) -> CloudError:
+    exc.capacity = True
+    return exc
 
 
 def iter_states(jobs: list[dict]) -> Iterator[tuple[str, str, str, str, str]]:

@@ -24,7 +24,7 @@ QUIET_BOARD = {"tensorboard": False}  # run, submit and tune start no TensorBoar
 HYPER = st.HYPERPARAMETERS
 LOCAL = ("image", "base_image", "ca_bundle", "prepare_to", "name", "tensorboard")
 VERTEX = ("image", "project", "region", "job_config", "study", "machine_type", "accelerator", "workers", "worker_machine_type",
-          "worker_accelerator", "spot", "timeout_hours", "max_cost", "service_account", "label", "name", "max_trials", "parallel_trials",
+          "worker_accelerator", "spot", "timeout_hours", "max_cost", "regions", "fallback", "service_account", "label", "name", "max_trials", "parallel_trials",
           "allow_cross_region", "push_to", "base_image", "prepare_to", "tensorboard")
 
 TRAIN_HELP = f"""Train a model: asks what it needs in a terminal, or takes it all from flags / a config file.
@@ -175,9 +175,9 @@ def submit(
                          door=QUIET_BOARD, extra_args=tuple(ctx.args))
     result = execute(s, dry_run)
     if follow and result is not None:
-        from ddsp_launch.adapters import vertex
+        from ddsp_launch.launch.targets import vertex
 
-        vertex.follow_to_end(vertex.for_project(s.project, s.region), result.record["job"], interval, opts.echo)
+        vertex.follow(result.record, interval, opts.echo)
 
 
 @opts.settings_options(HYPER + ("prepare_to",))

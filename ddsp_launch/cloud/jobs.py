@@ -85,6 +85,47 @@ def check_image(image: str) -> str:
     return image
 
 
+CAPACITY_CODES = {8}  # google.rpc.Code RESOURCE_EXHAUSTED, in a failed job's ``error``
+_CAPACITY_WORDS = re.compile(r"resources are insufficient|stockout|resource_exhausted|not enough resources|"
+                             r"does not have enough resources|quota", re.IGNORECASE)
+
+
+def is_capacity_error(error: dict | None) -> bool:
+    """A job refused or failed for want of capacity or quota in its region (a google.rpc.Status:
+    code 8 RESOURCE_EXHAUSTED, or Vertex AI's 'Resources are insufficient in region: ...')."""
+    if not error:
+        return False
+    return error.get("code") in CAPACITY_CODES or error.get("status") == "RESOURCE_EXHAUSTED" or bool(
+        _CAPACITY_WORDS.search(str(error.get("message", ""))))
+
+
+def attempt_plan(target: VertexTarget) -> list[tuple[str, bool]]:
+    """(region, spot) in the order capacity fail-over tries them: every region with the run's
+    own strategy, then, for spot with the on-demand fallback, every region on demand."""
+    regions = [target.region, *[r for r in target.regions if r != target.region]]
+    plan = [(r, target.spot) for r in regions]
+    if target.spot and target.fallback_on_demand:
+        plan += [(r, False) for r in regions]
+    return plan
+
+
+def for_attempt(body: dict, kind: str, spot: bool, restore_dir: str | None) -> dict:
+    """The recorded request body for another attempt: its strategy, and --restore_dir when a
+    checkpoint exists to resume from (the trainer's own flag: the resume shows in the job's args)."""
+    out = json.loads(json.dumps(body))
+    spec = out["trialJobSpec"] if kind == "HyperparameterTuningJob" else out["jobSpec"]
+    scheduling = spec.setdefault("scheduling", {})
+    if spot:
+        scheduling.update(strategy="SPOT", restartJobOnWorkerRestart=True)
+    else:
+        scheduling.pop("strategy", None)
+    if restore_dir:
+        for pool in spec["workerPoolSpecs"]:
+            args = [a for a in pool["containerSpec"].get("args", []) if not a.startswith("--restore_dir=")]
+            pool["containerSpec"]["args"] = args + [f"--restore_dir={restore_dir}"]
+    return out
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """The request for one run on Vertex AI: a checked spec, the pushed image, the gs:// TFRecords."""

@@ -56,9 +56,11 @@ class ImageError(LaunchError):
 
 
 class CloudError(LaunchError):
-    """A Google Cloud API (Vertex AI, Cloud Logging) refused or failed a request."""
+    """A Google Cloud API (Vertex AI, Cloud Logging) refused or failed a request. ``capacity``:
+    for want of capacity or quota in a region (another region, or on-demand VMs, may have it)."""
 
     exit_code = 6
+    capacity = False
 
 
 class JobFailed(LaunchError):

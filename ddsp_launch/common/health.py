@@ -37,8 +37,8 @@ class Limits:
     silence_bad: float = 0.6
     clipping_warn: float = 0.0005
     clipping_bad: float = 0.005
-    poly_warn: float = 0.15
-    poly_bad: float = 0.4
+    polyphony_warn: float = 0.15
+    polyphony_bad: float = 0.4
     edge_warn: float = 0.02  # fraction of pitched frames within a semitone of the tracker's range
     loudness_span_warn: float = 6.0  # dB between the 5th and 95th percentile of loud frames
 
@@ -142,6 +142,18 @@ def _fraction_check(check, files, overall, key, warn, bad, higher_is_worse, text
     return _finding(check, grade, text.format(overall[key] * 100, len(worse), len(files)), fix, worse)
 
 
+_FRACTIONS = (  # check (its Limits are CHECK_warn and CHECK_bad), worse when higher, what was found, the fix
+    ("voiced", False, "{:.0f}% of the non-silent audio has a clear pitch",
+     "leave out noise, talking, percussion and room sound; the model learns from pitched frames"),
+    ("silence", True, "{:.0f}% of the audio is silence",
+     "trim long silences (e.g. sox in.wav out.wav silence 1 0.1 1% -1 0.5 1%); they make empty examples"),
+    ("clipping", True, "{:.2f}% of the samples are clipped at full scale",
+     "record or export again at a lower level; clipping adds harmonics the model will learn"),
+    ("polyphony", True, "{:.0f}% of the loud frames hold a second pitch",
+     "DDSP models one monophonic instrument: leave out chords, double stops, accompaniment and other instruments"),
+)
+
+
 def _checks(files: list[dict], overall: dict, limits: Limits) -> list[dict]:
     minutes = overall["usable_seconds"] / 60
     found = [_finding(
@@ -149,22 +161,10 @@ def _checks(files: list[dict], overall: dict, limits: Limits) -> list[dict]:
         f"{minutes:.1f} minutes of usable (non-silent) audio; DDSP trains well from "
         f"{limits.min_minutes:g}-{2 * limits.min_minutes:g} minutes of solo playing",
         f"record more: at least {limits.min_minutes:g} minutes of the instrument, alone")]
-    found.append(_fraction_check(
-        "voiced", files, overall, "voiced", limits.voiced_warn, limits.voiced_bad, False,
-        "{:.0f}% of the non-silent audio has a clear pitch ({} of {} files below " f"{limits.voiced_warn:.0%})",
-        "leave out noise, talking, percussion and room sound; the model learns from pitched frames"))
-    found.append(_fraction_check(
-        "silence", files, overall, "silence", limits.silence_warn, limits.silence_bad, True,
-        "{:.0f}% of the audio is silence ({} of {} files above " f"{limits.silence_warn:.0%})",
-        "trim long silences (e.g. sox in.wav out.wav silence 1 0.1 1% -1 0.5 1%); they make empty examples"))
-    found.append(_fraction_check(
-        "clipping", files, overall, "clipping", limits.clipping_warn, limits.clipping_bad, True,
-        "{:.2f}% of the samples are clipped at full scale ({} of {} files above " f"{limits.clipping_warn:.2%})",
-        "record or export again at a lower level; clipping adds harmonics the model will learn"))
-    found.append(_fraction_check(
-        "polyphony", files, overall, "polyphony", limits.poly_warn, limits.poly_bad, True,
-        "{:.0f}% of the loud frames hold a second pitch ({} of {} files above " f"{limits.poly_warn:.0%})",
-        "DDSP models one monophonic instrument: leave out chords, double stops, accompaniment and other instruments"))
+    for check, higher_is_worse, text, fix in _FRACTIONS:
+        warn, bad = getattr(limits, f"{check}_warn"), getattr(limits, f"{check}_bad")
+        found.append(_fraction_check(check, files, overall, check, warn, bad, higher_is_worse,
+                                     text + f" ({{}} of {{}} files {'above' if higher_is_worse else 'below'} {warn * 100:g}%)", fix))
     return found
 
 

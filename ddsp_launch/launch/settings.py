@@ -100,6 +100,10 @@ FIELDS: tuple[Field, ...] = (
     _cloud("worker_machine_type", str, None, "the workers' machine type [default: the primary's]"),
     _cloud("worker_accelerator", str, None, "the workers' TYPE[:COUNT] [default: the primary's]"),
     _cloud("timeout_hours", float, None, "stop the job after this long"),
+    _cloud("regions", str, None, "capacity fail-over: more regions to submit to, in order (r1,r2,...), when a region "
+           "has no capacity or quota; the next attempt resumes from the newest checkpoint"),
+    _cloud("fallback", str, "none", "spot: 'on-demand' to fall back to on-demand VMs when no region has spot capacity",
+           choices=(("none", "none: spot only"), ("on-demand", "on-demand: when spot capacity runs out"))),
     _cloud("max_cost", float, None, "US dollars: refuse a launch estimated above it, and stop the job (its timeout) "
            "before it can cost more"),
     _cloud("service_account", str, None, "run the job as this service account"),

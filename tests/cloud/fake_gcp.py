@@ -49,6 +49,7 @@ class Job:
     body: dict
     polls_running: int = 3
     fail: bool = False
+    stockout: bool = False
     step: int = 0
     logs: list = field(default_factory=list)
 
@@ -61,6 +62,9 @@ class FakeGcp:
         self.requests: list[tuple[str, str, dict | None]] = []
         self.running_polls = running_polls
         self.fail_names: set[str] = set()  # display names whose jobs end FAILED
+        # (region, spot) -> "quota": create refused as Vertex AI refuses it (HTTP 429 RESOURCE_EXHAUSTED, quota);
+        # "stockout": accepted, then FAILED with code 8 and Vertex AI's 'Resources are insufficient in region'
+        self.stockouts: dict[tuple[str, bool], str] = {}
         self._errors: list[tuple[int, str, str]] = []
         self._ids = itertools.count(1000000001)
         self._lock = threading.Lock()
@@ -136,9 +140,16 @@ class FakeGcp:
         bad = self._check_location(groups)
         if bad:
             return bad
+        spec = body.get("jobSpec") or body.get("trialJobSpec") or {}
+        shortage = self.stockouts.get((groups[1], spec.get("scheduling", {}).get("strategy") == "SPOT"))
+        if shortage == "quota":
+            gpu = spec["workerPoolSpecs"][0]["machineSpec"].get("acceleratorType", "cpus").lower()
+            return 429, _error(429, f"The following quota metrics exceed quota limits: aiplatform.googleapis.com/"
+                                    f"custom_model_training_{gpu}s (region {groups[1]})", "RESOURCE_EXHAUSTED")
         name = f"projects/{groups[0]}/locations/{groups[1]}/{collection}/{next(self._ids)}"
         job = Job(collection, {**body, "name": name, "state": "JOB_STATE_QUEUED", "createTime": _now(), "updateTime": _now()},
                   polls_running=self.running_polls, fail=body.get("displayName") in self.fail_names)
+        job.stockout = shortage == "stockout"
         self.jobs[name] = job
         self._log(job, "INFO", "Waiting for job to be provisioned.")
         return 200, job.body
@@ -191,6 +202,12 @@ class FakeGcp:
         state = job.body["state"]
         nxt = {"JOB_STATE_QUEUED": "JOB_STATE_PENDING", "JOB_STATE_PENDING": "JOB_STATE_RUNNING",
                "JOB_STATE_CANCELLING": "JOB_STATE_CANCELLED"}.get(state)
+        if state == "JOB_STATE_PENDING" and job.stockout:
+            job.body.update(state="JOB_STATE_FAILED", updateTime=_now(), endTime=_now(), error={
+                "code": 8, "message": f"Resources are insufficient in region: {job.body['name'].split('/')[3]}. "
+                                      "Please try a different region. If you use K80, please consider using P100 or V100 instead."})
+            self._log(job, "ERROR", "Job failed.")
+            return
         if state == "JOB_STATE_RUNNING":
             job.step += 100
             self._log(job, "INFO", f"step {job.step} loss {10 - job.step / 100:.2f}", replica="workerpool0-0")

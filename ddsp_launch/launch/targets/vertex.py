@@ -18,7 +18,7 @@ from ddsp_launch.cloud import config as job_config
 from ddsp_launch.cloud import jobs, prices
 from ddsp_launch.cloud.machines import check as check_machine, parse_accelerator
 from ddsp_launch.common import datasets, paths
-from ddsp_launch.common.errors import InputError
+from ddsp_launch.common.errors import CloudError, InputError
 from ddsp_launch.common.gcs import GcsUri
 from ddsp_launch.launch import doctor, records, steps
 from ddsp_launch.launch.settings import Settings
@@ -76,10 +76,23 @@ def target_of(s: Settings) -> tuple[VertexTarget, tuple[str, ...]]:
         max_failed_trial_count=study.max_failed_trial_count or 0, allow_cross_region=bool(s.allow_cross_region),
         notes=tuple(cfg.notes) + (tuple(study.notes) if study is not cfg else ()),
     )
+    target = dataclasses.replace(target, **_failover(s))
     if s.max_cost is not None:
         est = prices.estimate(target, s.num_steps, s.batch_size)
         target = dataclasses.replace(target, max_cost=s.max_cost, timeout=prices.cap(est, s.max_cost, target.timeout))
     return jobs.check(target, (*cfg.extra_args, *s.extra_args)), tuple(cfg.extra_args)
+
+
+def _failover(s: Settings) -> dict:
+    """--regions and --fallback, checked: known regions, and the fallback only for spot runs."""
+    from ddsp_launch.cloud import discovery
+
+    regions = tuple(discovery.check_region(r.strip()) for r in (s.regions or "").split(",") if r.strip())
+    if s.fallback not in ("none", "on-demand"):
+        raise InputError(f"--fallback must be none or on-demand, got {s.fallback!r}", "e.g. --spot --fallback on-demand")
+    if s.fallback == "on-demand" and not s.spot:
+        raise InputError("--fallback on-demand is for spot runs", "add --spot (or leave --fallback out)")
+    return {"regions": regions, "fallback_on_demand": s.fallback == "on-demand"}
 
 
 def _job_config(s: Settings) -> job_config.JobConfig:
@@ -194,17 +207,87 @@ def act(spec: RunSpec, request: jobs.JobRequest, run: steps.Run) -> int:
         steps.upload(steps.prepare(spec, run.say) if spec.prepare_to else spec.data, data_uri(spec), run)
     request = _with_image(request, run)
     run.record["estimate"] = estimate(spec).record()
-    client = vertex.Vertex(t.project, t.region)
-    job = client.create(request.kind, request.checked_body())
-    run.save(state="submitted", job=job["name"], console=vertex.console_url(job["name"]), request=request.body())
-    run.say(f"submitted: {job['name']}\nconsole:   {run.record['console']}\n"
-            f"logs:      ddsp-launch jobs logs {vertex.job_id(job['name'])} --follow")
+    run.record.update(request=request.checked_body(), kind=request.kind, attempts=[], data_uri=str(data_uri(spec)),
+                      plan=[{"region": r, "spot": sp} for r, sp in jobs.attempt_plan(t)])
+    submit_next(run.record, 0, run.say)
+    run.save(state="submitted")
+    run.say(f"submitted: {run.record['job']}\nconsole:   {run.record['console']}\n"
+            f"logs:      ddsp-launch jobs logs {vertex.job_id(run.record['job'])} --follow")
     steps.tensorboard(spec, logdir(spec), run)
     try:
         run.record["record_beside_outputs"] = records.upload_beside(run.record, str(spec.output))
     except Exception as exc:  # noqa: BLE001 - the local record is written regardless
         run.say(f"note: could not write the record beside the outputs ({exc})")
     return 0
+
+
+def _restore_dir(output: str) -> str | None:
+    """The run's checkpoint folder on Cloud Storage (AIP_CHECKPOINT_DIR) when it holds a checkpoint."""
+    from ddsp_launch.common import gcs
+
+    folder = GcsUri.parse(paths.join(output, "checkpoints"))
+    names = gcs.list_objects(folder, gcs.make_client())
+    return str(folder) if any(n.rsplit("/", 1)[-1].startswith("ckpt-") and n.endswith(".index") for n in names) else None
+
+
+def submit_next(record: dict, start: int, say) -> None:
+    """Submit the recorded request at the first attempt of the plan from ``start`` that Vertex AI
+    accepts: a region whose location the buckets allow, refused for capacity or quota only (any
+    other refusal is raised, never retried). Every attempt goes into the record and is printed."""
+    from ddsp_launch.adapters import storage, vertex
+
+    settings = record["settings"]
+    uris = [GcsUri.parse(record["data_uri"]), GcsUri.parse(record["output"])]
+    restore = _restore_dir(record["output"]) if start else None
+    for index in range(start, len(record["plan"])):
+        region, spot = record["plan"][index]["region"], record["plan"][index]["spot"]
+        attempt = {"n": len(record["attempts"]) + 1, "plan": index, "region": region, "spot": spot, "at": records.now()}
+        record["attempts"].append(attempt)
+        where = f"attempt {attempt['n']}: {region}, {'spot' if spot else 'on demand'}"
+        try:
+            storage.check_buckets(uris, settings["project"], region, bool(settings.get("allow_cross_region")), lambda _: None)
+            body = jobs.for_attempt(record["request"], record["kind"], spot, restore)
+            more = index + 1 < len(record["plan"])  # a region out of quota stays so: try the next one soon
+            job = vertex.Vertex(settings["project"], region, **({"retries": 1} if more else {})).create(record["kind"], body)
+        except InputError as exc:  # a bucket elsewhere: this region is not allowed
+            attempt.update(state="skipped", reason=str(exc).splitlines()[0])
+            say(f"{where}: skipped ({attempt['reason']})")
+            continue
+        except CloudError as exc:
+            if not exc.capacity:
+                attempt.update(state="refused", reason=str(exc).splitlines()[0])
+                raise
+            attempt.update(state="no capacity", reason=str(exc).splitlines()[0])
+            say(f"{where}: no capacity ({attempt['reason']})")
+            continue
+        spec = body["trialJobSpec"] if record["kind"] == "HyperparameterTuningJob" else body["jobSpec"]
+        attempt.update(state="submitted", job=job["name"], resumes_from=restore,
+                       args=spec["workerPoolSpecs"][0]["containerSpec"]["args"])
+        record.update(job=job["name"], console=vertex.console_url(job["name"]))
+        say(f"{where}: submitted {job['name']}" + (f" (resuming from {restore})" if restore else ""))
+        return
+    raise CloudError(f"no capacity in any region tried ({', '.join(a['region'] for a in record['attempts'])})",
+                     "try again later, add regions (--regions r1,r2,...), or --fallback on-demand for spot runs")
+
+
+def follow(record: dict, interval: float, echo) -> dict:
+    """--follow: print the job's logs until it ends; when it fails for capacity, submit the next
+    attempt (resuming from the newest checkpoint) and follow that one."""
+    from ddsp_launch.adapters import vertex
+
+    def failed(job: dict):
+        attempt = record["attempts"][-1]
+        attempt.update(state=job.get("state", "").removeprefix("JOB_STATE_"), reason=(job.get("error") or {}).get("message", ""))
+        if not jobs.is_capacity_error(job.get("error")) or attempt["plan"] + 1 >= len(record.get("plan", [])):
+            records.write(record)
+            return None
+        echo(f"attempt {attempt['n']} failed for capacity: {attempt['reason']}")
+        submit_next(record, attempt["plan"] + 1, echo)
+        records.write(record)
+        return vertex.Vertex(record["settings"]["project"], record["attempts"][-1]["region"]), record["job"]
+
+    client = vertex.Vertex(record["settings"]["project"], record["attempts"][-1]["region"])
+    return vertex.follow_to_end(client, record["job"], interval, echo, on_failed=failed)
 
 
 def _with_image(request: jobs.JobRequest, run: steps.Run) -> jobs.JobRequest:

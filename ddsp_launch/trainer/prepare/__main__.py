@@ -20,17 +20,13 @@ import os
 import sys
 
 from ddsp_launch.common import presets
-from ddsp_launch.trainer.prepare.check import add_analysis_arguments, options_from
+from ddsp_launch.trainer.prepare.check import add_analysis_arguments, new_parser, options_from
 
 EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch prepare"),
-        description=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("ddsp-launch prepare", __doc__)
     p.add_argument("input", metavar="INPUT", help="folder, file, glob, or gs://BUCKET/PREFIX of audio files")
     p.add_argument("output", metavar="OUTPUT_DIR", help="new (or empty) local folder for the dataset")
     add_analysis_arguments(p)

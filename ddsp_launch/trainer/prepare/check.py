@@ -64,12 +64,14 @@ def options_from(args: argparse.Namespace, **more):
         workers=args.workers, limits=health.Limits(min_minutes=args.min_minutes), strict=args.strict, **more)
 
 
+def new_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A parser named as the command that runs it (DDSP_LAUNCH_PROG), described by ``doc``'s body."""
+    return argparse.ArgumentParser(prog=os.environ.get("DDSP_LAUNCH_PROG", prog), description=doc.split("\n\n", 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch check"),
-        description=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = new_parser("ddsp-launch check", __doc__)
     p.add_argument("data", metavar="DATA", help="a prepared dataset folder, or a folder, file, glob or gs:// prefix of audio")
     add_analysis_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
