@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,21 @@ def test_check_prints_a_datasets_stored_report_on_the_host(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "ddsp-launch/dataset"}))
     old = subprocess.run([*run, str(tmp_path)], capture_output=True, text=True)
     assert old.returncode == 2 and "without a health report" in old.stderr
+
+
+def test_the_web_run_page_shows_the_datasets_report(tmp_path):
+    from jinja2 import Environment, FileSystemLoader
+
+    from ddsp_launch.web import service
+
+    report = health.report([clean("a.wav", 60.0)], [], TRACKER)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "ddsp-launch/dataset", "health": report}))
+    shown = service.health_for({"settings": {"data": str(tmp_path)}})
+    assert shown == health.lines(report)
+    assert service.health_for({"settings": {"data": "gs://bucket/ds"}}) is None
+    templates = Environment(loader=FileSystemLoader(str(Path(service.__file__).parent / "templates")))
+    page = templates.get_template("run.html").render(run={
+        "id": "x", "state": "running", "health": shown, "step": None, "loss": None, "num_steps": 10, "output": None,
+        "console": None, "can_cancel": False, "has_checkpoint": False, "local": True, "model": "solo_instrument",
+        "command_line": None, "losses": []})
+    assert '<section id="health">' in page and "[ bad] minutes" in page

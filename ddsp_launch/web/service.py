@@ -118,6 +118,23 @@ def statistics_for(record: dict) -> Path | None:
     return None
 
 
+def health_for(record: dict) -> list[str] | None:
+    """The health report of a local run's prepared dataset (its manifest's), as prepare printed it."""
+    import json
+
+    from ddsp_launch.common import health
+
+    s = record.get("settings", {})
+    for folder in (s.get("prepare_to"), s.get("data")):
+        if folder and not gcs.is_gcs(folder) and (Path(folder) / presets.MANIFEST).is_file():
+            try:
+                report = json.loads((Path(folder) / presets.MANIFEST).read_text()).get("health")
+                return health.lines(report) if report else None
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                return None
+    return None
+
+
 # ---- the processes this server started ----------------------------------------------------
 @dataclass
 class Transfer:
@@ -206,6 +223,7 @@ class Service:
             "can_cancel": alive, "has_checkpoint": saved is not None,
             "model": record.get("settings", {}).get("model") or presets.DEFAULT,
             "local": bool(output) and not gcs.is_gcs(output),
+            "health": health_for(record),
         }
 
     def summaries(self) -> list[dict]:
