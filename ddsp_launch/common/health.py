@@ -158,8 +158,8 @@ def _checks(files: list[dict], overall: dict, limits: Limits) -> list[dict]:
     minutes = overall["usable_seconds"] / 60
     found = [_finding(
         "minutes", _grade(minutes, limits.min_minutes, limits.min_minutes / 2, higher_is_worse=False),
-        f"{minutes:.1f} minutes of usable (non-silent) audio; DDSP trains well from "
-        f"{limits.min_minutes:g}-{2 * limits.min_minutes:g} minutes of solo playing",
+        f"{minutes:.1f} minutes of usable (non-silent) audio, against a minimum of {limits.min_minutes:g} "
+        "(DDSP trains well from 10-20 minutes of solo playing)",
         f"record more: at least {limits.min_minutes:g} minutes of the instrument, alone")]
     for check, higher_is_worse, text, fix in _FRACTIONS:
         warn, bad = getattr(limits, f"{check}_warn"), getattr(limits, f"{check}_bad")
