@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         raise
-    print(f"exported {folder.checkpoint} to {out}: {', '.join(metadata['files'])}, {METADATA}")
+    written = [*metadata["files"], *([STATISTICS] if stats is not None else []), METADATA]
+    print(f"exported {folder.checkpoint} to {out}: {', '.join(written)}")
     if args.vst:
         checked = metadata["streaming_vs_batch"]
         print(f"{model_file.name}: the DDSP-VST plugin's rules", *metadata["plugin_checks"], sep="\n")

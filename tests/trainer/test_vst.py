@@ -61,6 +61,8 @@ def test_prepare_train_export_and_the_plugin_checks_pass(vst_data, exported):
     assert (manifest["preset"], manifest["frame_rate"], manifest["padding"], manifest["example_frames"]) == ("vst", 50, "center", 201)
     proc, out = exported
     assert sorted(p.name for p in out.iterdir()) == ["Violin.tflite", STATS, "ddsp-model.json", "metadata.json"]
+    named = next(line for line in proc.stdout.splitlines() if line.startswith("exported "))
+    assert sorted(named.split(": ", 1)[1].split(", ")) == sorted(p.name for p in out.iterdir())  # says what it wrote
     print(proc.stdout)  # the checker's output, for the record
     rules = [line for line in proc.stdout.splitlines() if line.startswith("  ok") or line.startswith("  FAIL")]
     assert len(rules) == 7 and all(line.startswith("  ok") for line in rules), proc.stdout
@@ -296,3 +298,23 @@ def test_the_run_page_downloads_the_model_for_the_plugin(vst_run, vst_data, tmp_
         wait_until(lambda: not [p for p in web.workspace.iterdir() if "-vst-" in p.name], what="the scratch export removed")
     finally:
         stop_web(web)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(2400)  # may build the CPU image first
+def test_export_vst_in_the_image_installs_on_this_machine(vst_run, vst_data, cpu_image, tmp_path):
+    """README: `export --vst --install` without the training stack here runs the export in the image
+    and installs the checked file into this machine's plugin folder (not the container's)."""
+    import os
+
+    out = tmp_path / "plugin"
+    env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}  # Linux: the XDG documents folder
+    proc = ddsp_launch("export", str(vst_run), "-o", str(out), "--vst", "--name", "Docked", "--install",
+                       "--statistics", str(vst_data / STATS), "--runtime", "docker", "--image", cpu_image, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    said = proc.stdout + proc.stderr
+    target = tmp_path / "Documents" / "Magenta" / "DDSP" / "Models" / "Docked.tflite"
+    assert "runtime: docker" in said and f"installed {target}" in said
+    assert target.read_bytes() == (out / "Docked.tflite").read_bytes() and vst.check(target.read_bytes()).ok
+    assert (out / "Docked.tflite").stat().st_uid == os.getuid()
+    assert sorted(p.name for p in out.iterdir()) == ["Docked.tflite", STATS, "ddsp-model.json", "metadata.json"]
