@@ -2,7 +2,7 @@
 """Benchmark `ddsp-launch prepare`: throughput with 1 worker vs all cores, and where pYIN's
 time goes, with f0 accuracy beside every speed. Everything is measured in this run.
 
-    python bench/prepare.py [--excerpt-secs 20] [--repeat 3]
+    python bench/prepare.py [--excerpt-secs 20] [--repeat 3] [--runs 3] [--end-to-end 90 600] [--only-end-to-end]
 
 Audio: the rendered example violin (scripts/render_examples.py, about 3 minutes).
 Accuracy: fraction of confidently voiced frames within a semitone of the MIDI score, and
@@ -132,15 +132,78 @@ def bench_long_file_memory(audio_dir: Path, minutes: float) -> None:
     print(f"long / short peak memory: {peaks['long'] / peaks['short']:.2f}x for {minutes:.0f}x the audio")
 
 
+def mixed_formats(audio_dir: Path, folder: Path, seconds: float) -> float:
+    """``seconds`` of the example audio as a user's folder holds it: 44.1 kHz stereo flac,
+    48 kHz stereo mp3 and 22.05 kHz mono wav in turn, 30 s or less per file. Returns the
+    total duration."""
+    import soxr
+
+    music = np.concatenate([sf.read(p, dtype="float32")[0] for p in sorted(audio_dir.glob("*.wav"))])
+    kinds = [(44100, 2, "flac", {}), (48000, 2, "mp3", {"format": "MP3", "subtype": "MPEG_LAYER_III"}), (22050, 1, "wav", {})]
+    folder.mkdir(parents=True)
+    done, i = 0.0, 0
+    while done < seconds - 1e-6:
+        part = min(30.0, seconds - done)
+        clip = np.resize(np.roll(music, -int(done * 16000)), int(part * 16000))
+        rate, channels, ext, extra = kinds[i % 3]
+        audio = soxr.resample(clip, 16000, rate)
+        sf.write(str(folder / f"take{i:03d}.{ext}"), np.stack([audio] * channels, axis=1) if channels == 2 else audio, rate, **extra)
+        done += part
+        i += 1
+    return sum(sf.info(str(p)).duration for p in folder.iterdir())
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def bench_end_to_end(audio_dir: Path, lengths: list[float], repeat: int) -> None:
+    """The whole command as a user runs it (`python -m ddsp_launch.trainer.prepare`, default
+    workers, statistics on), on mixed-format folders, with its fixed start-up measured apart:
+    the same command on 5 s of audio, and the imports it pays for, each in a fresh process."""
+    prepare = [sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet"]
+    print(f"\n# start-up, fresh processes, median of {repeat}")
+    for label, code in (("python + ddsp_launch.trainer.prepare", "import ddsp_launch.trainer.prepare.pipeline"),
+                        ("librosa + pYIN's compiled decoder", "from ddsp_launch.trainer.prepare import features; features.warm_up()"),
+                        ("tensorflow", "from ddsp_launch.trainer.ddsp_compat import configure_environment as c; c(); import tensorflow"),
+                        ("ddsp (statistics)", "from ddsp_launch.trainer.ddsp_compat import import_ddsp; import_ddsp()")):
+        secs = float(np.median([timed([sys.executable, "-c", code]) for _ in range(repeat)]))
+        print(f"{label:40s} {secs:6.1f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        one = Path(tmp) / "one"
+        mixed_formats(audio_dir, one, 5.0)  # one example
+        for extra in ([], ["--no-statistics"]):
+            walls = [timed([*prepare, *extra, str(one), f"{tmp}/one-{len(extra)}-{r}"]) for r in range(repeat)]
+            print(f"{'prepare, 5 s of audio ' + ' '.join(extra):40s} {np.median(walls):6.1f} s (spread {min(walls):.1f}-{max(walls):.1f})")
+        print(f"\n# prepare end to end on mixed formats (44.1 kHz flac, 48 kHz mp3, 22 kHz wav), statistics on, median of {repeat}")
+        for seconds in lengths:
+            folder = Path(tmp) / f"in-{seconds:g}"
+            total = mixed_formats(audio_dir, folder, seconds)
+            walls = [timed([*prepare, str(folder), f"{tmp}/ds-{seconds:g}-{r}"]) for r in range(repeat)]
+            wall = float(np.median(walls))
+            goal = 10 if seconds <= 120 else 20
+            print(f"{total:6.1f} s of audio: {wall:6.1f} s wall (spread {min(walls):.1f}-{max(walls):.1f}), "
+                  f"{total / wall:5.1f}x real time; goal >= {goal}x: {'met' if total / wall >= goal else 'NOT met'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, default=EXAMPLE_AUDIO)
     parser.add_argument("--excerpt-secs", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="also time the examples repeated this many times")
     parser.add_argument("--long-minutes", type=float, default=20.0, help="length of the long file for the memory test")
+    parser.add_argument("--runs", type=int, default=3, help="fresh runs per end-to-end figure (median and spread)")
+    parser.add_argument("--end-to-end", type=float, nargs="*", default=[90.0, 600.0], metavar="SECONDS",
+                        help="lengths of the mixed-format folders timed end to end (default: 90 600)")
+    parser.add_argument("--only-end-to-end", action="store_true", help="skip the estimator, worker and memory figures")
     args = parser.parse_args()
     if args.audio == EXAMPLE_AUDIO:
         example_audio()
+    bench_end_to_end(args.audio, args.end_to_end, args.runs)
+    if args.only_end_to_end:
+        return
     bench_estimators(args.audio, args.excerpt_secs)
     for repeat in sorted({1, args.repeat}):
         bench_pipeline(args.audio, repeat)

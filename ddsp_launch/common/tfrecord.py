@@ -1,4 +1,5 @@
-"""TFRecord framing, checked without TensorFlow: is a file the user named really a TFRecord?
+"""TFRecord framing, checked and written without TensorFlow: is a file the user named really
+a TFRecord? And the records prepare writes (``frame(float_example(...))``).
 
 A TFRecord file is a run of records, each ``length`` (uint64, little-endian), the masked
 CRC-32C of those 8 bytes, the data, and the data's masked CRC-32C. Reading the first 12
@@ -30,6 +31,32 @@ def frame(data: bytes) -> bytes:
     """One record as TensorFlow's TFRecordWriter writes it."""
     length = struct.pack("<Q", len(data))
     return length + struct.pack("<I", masked_crc(length)) + data + struct.pack("<I", masked_crc(data))
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def float_example(features: dict) -> bytes:
+    """A serialized ``tf.train.Example`` whose features are float lists, encoded without
+    TensorFlow: Example.features (1) -> Features.feature (1, a map entry per name: key 1,
+    value 2) -> Feature.float_list (2) -> FloatList.value (1, packed little-endian float32)."""
+    import numpy as np  # noqa: PLC0415 (the host's refusals need no numpy)
+
+    entries = b"".join(
+        _field(1, _field(1, name.encode()) + _field(2, _field(2, _field(1, np.asarray(values, "<f4").tobytes()))))
+        for name, values in features.items())
+    return _field(1, entries)
 
 
 def problem(path: Path, examples: bool = False) -> str | None:

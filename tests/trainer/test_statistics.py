@@ -93,10 +93,11 @@ def test_the_json_file_holds_numbers_and_arrays_and_reads_back_exactly(tmp_path)
 @pytest.fixture(scope="module")
 def two_formats(example_audio, tmp_path_factory):
     """ddsp's statistics for a prepared violin dataset, saved both ways: the JSON prepare now
-    writes, and the pickle ddsp's colab (and ddsp-launch before) writes of the same object."""
+    writes, and the pickle ddsp's colab (and ddsp-launch before) writes of the same object.
+    (prepare's own statistics, computed without ddsp, are left in ds/ to compare.)"""
     root = tmp_path_factory.mktemp("stats")
     ds = root / "ds"
-    subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet", "--no-statistics",
+    subprocess.run([sys.executable, "-m", "ddsp_launch.trainer.prepare", "--quiet",
                     str(example_audio / "scales.wav"), str(ds)], check=True, capture_output=True)
     from ddsp_launch.trainer.ddsp_compat import import_ddsp
 
@@ -151,3 +152,20 @@ def test_reading_ddsps_pickle_imports_nothing_of_ddsp_or_scikit_learn(two_format
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ddsp', 'sklearn', 'tensorflow')), s['mean_pitch'] > 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")[-2]
     assert out == "[] True"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_prepares_statistics_without_ddsp_are_ddsps_own(two_formats):
+    """prepare gathers the statistics in NumPy as it writes the examples (stats.Collector, no
+    TensorFlow); ddsp's compute_dataset_statistics over the written records is the reference."""
+    original, json_path, _, _ = two_formats
+    ours = dataset_stats.read(json_path.parent / "ds" / "dataset_statistics.json")
+    numbers = [k for k in original if k != "quantile_transform"]
+    assert sorted(numbers) == sorted(k for k in ours if k != "quantile_transform")
+    for key in numbers:
+        assert ours[key] == pytest.approx(float(original[key]), rel=1e-5, abs=1e-4), key
+    theirs = original["quantile_transform"]
+    assert np.array_equal(ours["quantile_transform"]["references"], theirs.references_)
+    assert np.allclose(ours["quantile_transform"]["quantiles"], theirs.quantiles_, rtol=1e-5, atol=1e-4)
+    assert len(theirs.references_) == 1000 and np.ptp(theirs.quantiles_) > 10  # a real fit, not a degenerate one

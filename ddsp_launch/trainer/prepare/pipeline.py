@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import io
 import multiprocessing
 import os
 import shutil
@@ -19,7 +18,9 @@ import numpy as np
 from ddsp_launch import __version__
 from ddsp_launch.common import destinations, gcs, health
 from ddsp_launch.common.errors import InputError, Interrupted, MissingDependencyError
+from ddsp_launch.common.model_files import STATISTICS
 from ddsp_launch.trainer.prepare import features, health_stats, records, sources, windows
+from ddsp_launch.trainer.prepare import stats as dataset_stats
 
 F0_METHODS = ("auto", "pyin", "crepe")
 BAD_FILE_POLICIES = ("fail", "skip")
@@ -253,11 +254,12 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
     per_source = [{"train": 0, "eval": 0, "chunks": 0} for _ in good]
     per_chunk = []
     with _chunk_results(tasks, options.worker_count()) as results:
-        # Writers import TensorFlow: only after the workers exist (see _chunk_results).
+        # Records and statistics are written in NumPy (common/tfrecord.py, stats.Collector): no TensorFlow.
         writers = {
             name: records.ShardedWriter(staging.path, name, records.shard_count(n, options.num_shards))
             for name, n in counts.items() if n
         }
+        collector = dataset_stats.Collector(spec.preset, options.max_statistics_examples) if options.statistics else None
         reporter.start(sum(c.seconds for c in chunks))
         try:
             for chunk, examples, stats in results:
@@ -265,6 +267,8 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
                 split = "eval" if chunk.eval else "train"
                 for example in examples:
                     writers[split].write(example)
+                    if collector and split == "train":
+                        collector.add(example)
                 per_source[chunk.source][split] += len(examples)
                 per_source[chunk.source]["chunks"] += 1
                 reporter.advance(chunk.seconds)
@@ -274,13 +278,10 @@ def _build(good, bad, staging, options, f0_method, reporter, input_spec) -> dict
                 w.close()
     shutil.rmtree(staging.path / ".sources", ignore_errors=True)  # downloaded gs:// inputs
     stats_file = None
-    if options.statistics and "train" in writers:
-        from ddsp_launch.trainer.prepare import stats  # noqa: PLC0415
-
+    if collector and "train" in writers:
         used = min(counts["train"], options.max_statistics_examples)
         reporter.message(f"computing dataset statistics over {used} of {counts['train']} train examples")
-        with contextlib.redirect_stdout(io.StringIO()):  # ddsp prints its provider's repr and a rounded-up count
-            stats_file = stats.write_statistics(staging.path, spec.example_secs, options.max_statistics_examples, spec.preset).name
+        stats_file = dataset_stats.write(collector.result(), staging.path / STATISTICS).name
     manifest = _manifest(good, bad, per_source, writers, counts, options, f0_method, input_spec, stats_file)
     return manifest | {"health": _health(good, bad, per_chunk, options, f0_method)}
 

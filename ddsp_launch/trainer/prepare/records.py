@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ddsp_launch.common import destinations, presets
+from ddsp_launch.common import destinations, presets, tfrecord
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import tool_args
 
@@ -123,27 +123,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 class ShardedWriter:
-    """Round-robin writer of ddsp examples into ``count`` shards of one split."""
+    """Round-robin writer of ddsp examples into ``count`` shards of one split: TFRecords of
+    ``tf.train.Example`` protos, framed and encoded as TensorFlow writes them, without
+    importing TensorFlow (common/tfrecord.py)."""
 
     def __init__(self, folder: Path, split: str, count: int):
-        from ddsp_launch.trainer.ddsp_compat import configure_environment  # noqa: PLC0415
-
-        configure_environment()
-        import tensorflow as tf  # noqa: PLC0415
-
-        self._tf = tf
         self.paths = [folder / shard_name(split, i, count) for i in range(count)]
-        self._writers = [tf.io.TFRecordWriter(str(p)) for p in self.paths]
+        self._files = [open(p, "wb") for p in self.paths]  # noqa: SIM115 (closed in close())
         self.written = 0
 
     def write(self, example: dict[str, np.ndarray]) -> None:
-        tf = self._tf
-        proto = tf.train.Example(features=tf.train.Features(feature={
-            k: tf.train.Feature(float_list=tf.train.FloatList(value=v)) for k, v in example.items()
-        }))
-        self._writers[self.written % len(self._writers)].write(proto.SerializeToString())
+        self._files[self.written % len(self._files)].write(tfrecord.frame(tfrecord.float_example(example)))
         self.written += 1
 
     def close(self) -> None:
-        for w in self._writers:
-            w.close()
+        for f in self._files:
+            f.close()

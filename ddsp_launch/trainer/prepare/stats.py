@@ -1,9 +1,11 @@
 """The dataset statistics that timbre transfer needs, in a file that cannot run code.
 
-Computed with ddsp's own ``postprocessing.compute_dataset_statistics`` (what ddsp's
-train_autoencoder colab runs): loudness and pitch means/ranges, mean loudness and pitch of
-detected notes, and the loudness quantile transform. It holds every example in memory, so
-it reads at most ``max_examples``.
+What ddsp's own ``postprocessing.compute_dataset_statistics`` computes (what ddsp's
+train_autoencoder colab runs): loudness, power and pitch means/ranges, the same over detected
+notes, and the loudness quantile transform, over at most ``max_examples`` examples. prepare
+gathers them in NumPy as it writes the examples (``Collector``: no TensorFlow or ddsp to
+start); ``compute_statistics`` runs ddsp's function over written records (the reference
+the tests compare with).
 
 Written as ``dataset_statistics.json``: the numbers, and the quantile transform as its arrays
 (``references``, ``quantiles``, ``output_distribution``), from which ``quantile_transform``
@@ -16,6 +18,7 @@ class is refused before anything in it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 from pathlib import Path
@@ -25,6 +28,8 @@ import numpy as np
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.common.model_files import LEGACY_STATISTICS, STATISTICS
 from ddsp_launch.common.presets import SOLO, ModelPreset
+from ddsp_launch.trainer.prepare import features
+from ddsp_launch.trainer.prepare.features import DB_RANGE
 
 FORMAT = "ddsp-launch/dataset-statistics"
 TRANSFORM = "quantile_transform"
@@ -61,8 +66,70 @@ def compute_statistics(folder: Path, example_secs: float, max_examples: int = 10
         provider, batch_size=16, power_frame_size=preset.power_frame_size, power_frame_rate=preset.frame_rate)
 
 
-def write_statistics(folder: Path, example_secs: float, max_examples: int = 1000, preset: ModelPreset = SOLO) -> Path:
-    return write(safe(compute_statistics(folder, example_secs, max_examples, preset), "the computed statistics"), folder / STATISTICS)
+class Collector:
+    """The same statistics as ``compute_statistics``, gathered from the train examples as
+    prepare writes them, in NumPy: no TensorFlow or ddsp to import (their start-up cost more
+    than the statistics). Every step is ddsp's own (postprocessing.compute_dataset_statistics
+    and the functions it calls), on the first ``max_examples`` examples; ddsp's quantile fit
+    draws a random subsample above 100000 note frames, here a seeded one."""
+
+    TRIM_END, SMOOTHING, CONFIDENCE, SUBSAMPLE, QUANTILES = 20, 40, 0.7, 100_000, 1000
+
+    def __init__(self, preset: ModelPreset = SOLO, max_examples: int = 1000):
+        self.preset, self.max_examples = preset, max_examples
+        self.rows: dict[str, list[np.ndarray]] = {"pitch": [], "power": [], "loudness": [], "confidence": []}
+
+    def add(self, example: dict[str, np.ndarray]) -> None:
+        if len(self.rows["pitch"]) >= self.max_examples:
+            return
+        f0 = np.asarray(example["f0_hz"], np.float32)
+        with np.errstate(divide="ignore"):
+            pitch = np.where(f0 <= 0, 0.0, 12 * (np.log2(f0) - np.log2(440.0)) + 69).astype(np.float32)
+        for key, row in (("pitch", pitch), ("power", self._power_db(example["audio_16k"])),
+                         ("loudness", example["loudness_db"]), ("confidence", example["f0_confidence"])):
+            self.rows[key].append(np.asarray(row, np.float32)[: -self.TRIM_END])
+
+    def _power_db(self, audio: np.ndarray) -> np.ndarray:
+        """ddsp's compute_power (centred frames) of the audio lined up as compute_statistics does."""
+        audio = np.asarray(audio, np.float32)
+        audio = audio[: -self.preset.hop] if self.preset.padding == "same" else audio
+        return features.power_db(audio, dataclasses.replace(self.preset, padding="center"), self.preset.power_frame_size)
+
+    def result(self) -> dict:
+        """``safe`` statistics: the 36 numbers and the loudness quantile transform's arrays."""
+        pitch, power, loudness, confidence = (np.stack(self.rows[k]) for k in ("pitch", "power", "loudness", "confidence"))
+        # ddsp's detect_notes: smoothed confidence squared times loudness above the floor, against
+        # the mean loudness's level; its box filter is TensorFlow's 'SAME' conv1d (19 zeros before, 20 after)
+        kernel = np.ones(self.SMOOTHING, np.float32) / self.SMOOTHING
+        before = (self.SMOOTHING - 1) // 2
+        smoothed = np.stack([np.convolve(row ** 2, kernel, "full")[self.SMOOTHING - 1 - before:][: len(row)] for row in confidence])
+        mask = smoothed * (loudness + DB_RANGE) >= (np.mean(loudness) + DB_RANGE) * self.CONFIDENCE ** 2
+        mask |= ~mask.any(axis=1, keepdims=True)  # no note in an example: all of it
+        out = {}
+        for name, x in (("pitch", pitch), ("power", power), ("loudness", loudness)):
+            out |= _numbers(x, name)
+        for name, x in (("pitch_note", pitch), ("power_note", power), ("loudness_note", loudness)):
+            out |= _numbers(x, name, mask)
+        return {**out, TRANSFORM: self._quantiles(loudness[mask])}
+
+    def _quantiles(self, values: np.ndarray) -> dict:
+        """ddsp's QuantileTransformer fit (uniform output), as its arrays."""
+        n = max(1, min(self.QUANTILES, len(values)))
+        if len(values) > self.SUBSAMPLE:
+            values = values[np.random.default_rng(0).choice(len(values), self.SUBSAMPLE, replace=False)]
+        references = np.linspace(0, 1, n, endpoint=True)
+        quantiles = np.maximum.accumulate(np.nanpercentile(values, references * 100)[:, None])
+        return {"output_distribution": "uniform", "references": references, "quantiles": quantiles.astype(np.float64)}
+
+
+def _numbers(x: np.ndarray, prefix: str, mask: np.ndarray | None = None) -> dict[str, float]:
+    """compute_dataset_statistics' get_stats: mean, max, min, the mean of each example's max
+    and min, std (over the note frames, and examples holding notes, with ``mask``)."""
+    rows = [r[m] for r, m in zip(x, mask) if m.any()] if mask is not None else list(x)
+    values = x[mask] if mask is not None else x
+    numbers = {"mean": np.mean(values), "max": np.max(values), "min": np.min(values),
+               "mean_max": np.mean([np.max(r) for r in rows]), "mean_min": np.mean([np.min(r) for r in rows]), "std": np.std(values)}
+    return {f"{k}_{prefix}": float(v) for k, v in numbers.items()}
 
 
 def write(stats: dict, path: Path) -> Path:
