@@ -22,7 +22,7 @@ CONFIG = typer.Option(None, "--config", help="YAML file of settings (keys as the
 DRY_RUN = typer.Option(False, "--dry-run", help="print what would run (the commands, or the Vertex AI request); start nothing")
 QUIET_BOARD = {"tensorboard": False}  # run, submit and tune start no TensorBoard unless asked
 HYPER = st.HYPERPARAMETERS
-LOCAL = ("image", "base_image", "ca_bundle", "prepare_to", "name", "tensorboard")
+LOCAL = ("image", "base_image", "ca_bundle", "prepare_to", "name", "tensorboard", "probe")
 VERTEX = ("image", "project", "region", "job_config", "study", "machine_type", "accelerator", "workers", "worker_machine_type",
           "worker_accelerator", "spot", "timeout_hours", "max_cost", "regions", "fallback", "service_account", "label", "name", "max_trials", "parallel_trials",
           "allow_cross_region", "push_to", "base_image", "prepare_to", "tensorboard")
@@ -80,6 +80,11 @@ Examples:
 def execute(s: st.Settings, dry_run: bool = False) -> launcher.Result | None:
     """Check, then run or submit (or only show it); prints where everything is."""
     run = launcher.check(s)
+    if s.values.get("probe") and isinstance(run.spec.target, LocalTarget):
+        from ddsp_launch.launch import probe
+
+        probe.measure(run.spec, run.plan, opts.say, opts.progress)
+        opts.say(run.cost())
     if dry_run:
         launcher.dry_run(run, opts.echo, opts.say)
         return None

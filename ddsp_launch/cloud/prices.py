@@ -50,6 +50,19 @@ BUILT_IN = {
         "cpu": {"steps_per_sec": 0.54, "batch_size": 4,
                 "source": "measured 2026-12-01: 1.85 s/step on 2 CPU cores (TF 2.19.1 CPU, solo_instrument, 4 s "
                           "examples); a machine with more cores is faster, so the estimate errs long"},
+        # Published, not measured here (no GPU): magenta/ddsp's Train_VST.ipynb trains 30,000 steps of
+        # models/vst/vst.gin at batch 16 in "~2-3 hours with free Colab" (a T4) and "less than an hour with
+        # ColabPro+" (an A100 or V100). solo_instrument's steps are heavier (250 frames/s, not 50), so
+        # for it these err short: measure your own and refresh the table.
+        "NVIDIA_TESLA_T4": {"steps_per_sec": 3.33, "batch_size": 16,
+                            "source": "published: Train_VST.ipynb, 30k steps in ~2.5 h on free Colab's T4 (vst.gin; "
+                                      "solo_instrument is slower)"},
+        "NVIDIA_TESLA_V100": {"steps_per_sec": 8.33, "batch_size": 16,
+                              "source": "published: Train_VST.ipynb, 30k steps in under an hour on Colab Pro+ (taken as "
+                                        "1 h; vst.gin; solo_instrument is slower)"},
+        "NVIDIA_TESLA_A100": {"steps_per_sec": 8.33, "batch_size": 16,
+                              "source": "published: Train_VST.ipynb, 30k steps in under an hour on Colab Pro+ (taken as "
+                                        "1 h; vst.gin; solo_instrument is slower)"},
     },
 }
 
@@ -140,7 +153,7 @@ class Estimate:
                    else "spot not in the table (the on-demand price bounds it)"))
         speed = (f"{self.steps_per_sec:.3g} steps/s ({self.speed_source})" if self.steps_per_sec
                  else f"unknown ({self.speed_source})")
-        eta = _duration(self.hours * 3600) if self.hours is not None else "unknown"
+        eta = duration(self.hours * 3600) if self.hours is not None else "unknown"
         return [f"machines:      {self.machines}",
                 f"price:         {rate}  [price table {self.table.date}, {self.table.origin}]",
                 f"speed:         {speed}",
@@ -153,7 +166,7 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 4)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     h, rest = divmod(round(seconds), 3600)
     return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min {rest % 60:02d} s"
 
@@ -234,4 +247,4 @@ def job_so_far(job: dict, now: str, table: Table | None = None) -> list[str]:
         hourly = None if rate is None or hourly is None else hourly + rate * int(pool.get("replicaCount", 1))
     cost = (f"${hourly * seconds / 3600:,.2f}" + (" at most (spot: the on-demand rate bounds it)" if spot else "")
             + f" (estimate: ${hourly:,.2f}/h, price table {table.date})") if hourly is not None else "unknown (not in the price table)"
-    return [f"elapsed:  {_duration(seconds)}", f"cost:     {cost}"]
+    return [f"elapsed:  {duration(seconds)}", f"cost:     {cost}"]

@@ -8,7 +8,7 @@ $DDSP_LAUNCH_CACHE, else ~/.cache/ddsp-launch (the trainer's copies of gs:// dat
 A run's output folder (local or gs://) holds checkpoints and operative configs at its top,
 TensorBoard summaries in `summaries/train` (the trainer writes them there; TensorBoard is
 pointed at `summaries`), and, for Vertex AI, the service's `logs/` and the uploaded
-`dataset/`. Every place that needs one of these names takes it from here.
+`dataset/`; `train_speed.json` beside the checkpoints says how fast the run trained. Every place that needs one of these names takes it from here.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ SUMMARIES = "summaries"  # TensorBoard's log folder below a run's output
 TRAIN_SUMMARIES = ("summaries", "train")  # where the trainer writes them (ddsp's layout)
 VERTEX_LOGS = "logs"  # what Vertex AI sets AIP_TENSORBOARD_LOG_DIR to, below baseOutputDirectory
 UPLOADED_DATASET = "dataset"  # a Vertex AI run's dataset, uploaded from this machine
+TRAIN_SPEED = "train_speed.json"  # beside the checkpoints: the steps/s the trainer measured (launch/probe.py reads it)
 
 
 def join(base: str, *parts: str) -> str:

@@ -90,6 +90,8 @@ FIELDS: tuple[Field, ...] = (
     *_hyperparameters(),
     Field("name", str, "ddsp-training", "a name for the run (the Vertex AI display name)", _env("name")),
     Field("tensorboard", bool, True, "start TensorBoard on the run's logs after launching", _env("tensorboard")),
+    Field("probe", bool, False, "first train 10 steps here (about a minute) to measure this machine's speed for the "
+          "time estimate", targets=LOCAL, page=False),
     Field("ca_bundle", str, None, "PEM CA bundle for pip during a local image build (behind a TLS-intercepting proxy)",
           targets=LOCAL, page=False),
     _cloud("job_config", str, None, "job config: a Vertex AI CustomJobSpec or an AI Platform trainingInput YAML "

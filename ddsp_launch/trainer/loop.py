@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets
-from ddsp_launch.common.paths import data_cache
+from ddsp_launch.common.paths import TRAIN_SPEED, data_cache
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
@@ -300,9 +300,11 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     reason, code = "finished", EXIT_OK
     stop.in_loop = True
     say(f"training steps {step} -> {config.num_steps}, batch {config.batch_size} (set-up {time.perf_counter() - t0:.1f} s)")
+    first = None  # (step, time) after this session's first step: its tracing is left out of the speed
     while step < config.num_steps:
         losses = {k: float(v) for k, v in trainer.train_step(dataset_iter).items()}
         step = int(trainer.step.numpy())
+        first = first or (step, time.perf_counter())
         total = losses["total_loss"]
         if not math.isfinite(total):
             print(f"error: the loss became {total} at step {step}; lower --learning_rate. "
@@ -330,6 +332,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
             saver.save(step)
             saved_at = step
     stop.in_loop = False
+    if info.is_chief:
+        _write_speed(ckpt_dir, first, step, config.batch_size)
     if saver and saved_at != step:
         saver.save(step)
     if window and step % config.steps_per_summary:  # not reported at this step yet
@@ -358,6 +362,20 @@ def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int) -> None:
         shutil.copy2(f, model_dir.local / f.name)
         copies.append(model_dir.local / f.name)
     model_dir.sync(sorted(copies, key=lambda p: p.suffix == ".index"))
+
+
+def _write_speed(folder: OutputDir, first: tuple[int, float] | None, step: int, batch_size: int) -> None:
+    """train_speed.json beside the checkpoints: steps per second after the first step (which
+    traces the graph), checkpoints and summaries included; what a local run's estimate uses."""
+    if first is None or step <= first[0]:
+        return
+    seconds = time.perf_counter() - first[1]
+    speed = {"steps": step - first[0], "seconds": round(seconds, 3), "steps_per_sec": round((step - first[0]) / seconds, 4),
+             "batch_size": batch_size, "cpus": os.cpu_count()}
+    path = folder.local / TRAIN_SPEED
+    path.write_text(json.dumps(speed, indent=1) + "\n")
+    say(f"speed: {speed['steps_per_sec']:.3g} steps/s over steps {first[0] + 1}-{step} (batch {batch_size})")
+    folder.sync([path])
 
 
 def _finish(code: int, uploader: Uploader | None, stop: _Stop) -> int:

@@ -117,3 +117,12 @@ def test_submit_with_max_cost(fake_gcp, bucket, tmp_path):  # noqa: F811
     job_id = ok.stdout.split("submitted: ")[1].split()[0].rsplit("/", 1)[1]
     status = ddsp_launch("jobs", "status", job_id, "--project", "my-proj", env=env, check=True).stdout
     assert "elapsed:" in status and "cost:" in status and "$0.90/h" in status
+
+
+def test_the_built_in_table_times_gpu_runs_from_a_published_figure():
+    """A T4 at batch 16: 30,000 steps at 3.33 steps/s (Train_VST.ipynb's ~2.5 h) = 2 h 30 min, $0.84/h."""
+    est = prices.estimate(target(), 30000, 16, prices.load())
+    assert est.steps_per_sec == pytest.approx(3.33) and "Train_VST.ipynb" in est.speed_source
+    assert est.hours == pytest.approx(30000 / 3.33 / 3600)
+    assert est.total == pytest.approx(est.hours * (0.436998 + 0.4025))
+    assert "time:          2 h 30 min for 30000 steps (estimate)" in est.lines()

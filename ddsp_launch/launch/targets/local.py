@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ddsp_launch.common import datasets, image_refs, paths
 from ddsp_launch.common.gcs import GcsUri
-from ddsp_launch.launch import doctor, records, steps
+from ddsp_launch.launch import doctor, probe, records, steps
 from ddsp_launch.launch.settings import Settings
 from ddsp_launch.launch.targets.base import Accepts
 from ddsp_launch.spec import LocalTarget, RunSpec
@@ -61,7 +61,7 @@ def dry_run(spec: RunSpec, file_pattern: str, echo, say) -> None:
 
 
 def cost(spec: RunSpec) -> str:
-    return f"local: this machine's {'GPU' if spec.target.device == 'gpu' else 'CPU'}, no cloud charges"
+    return "\n".join(probe.lines(spec))
 
 
 def preflight(spec: RunSpec) -> list[doctor.Check]:
@@ -82,6 +82,7 @@ def act(spec: RunSpec, file_pattern: str, run: steps.Run) -> int:
     if spec.prepare_to:
         steps.prepare(spec, run.say)
         file_pattern = datasets.pattern(spec.prepare_to)
+    run.say(cost(spec))
     run.record["data_fingerprint"] = _fingerprint(spec.dataset)
     if isinstance(spec.output, Path):
         spec.output.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,9 @@ def act(spec: RunSpec, file_pattern: str, run: steps.Run) -> int:
                       state={0: "succeeded", 130: "interrupted", 143: "interrupted"}.get(outcome.exit_code, "failed"))
     if outcome.image:
         run.record["image_id"] = _image_id(outcome.image)
+    speed = probe.read_speed(spec.output) if isinstance(spec.output, Path) and outcome.exit_code == 0 else None
+    if speed is not None and speed.get("steps", 0) > probe.PROBE_STEPS:  # longer than a probe: a better figure
+        run.record["speed"] = probe.remember(spec, speed, f"{speed['steps']}-step run {run.record['id']}")
     return outcome.exit_code
 
 
