@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata as md
+import importlib.util
 import re
 import subprocess
 import sys
@@ -33,6 +34,28 @@ def test_lock_pins_every_package_and_ddsp():
     pins = lock_pins()
     assert pins["ddsp"] == "3.7.0" and pins["tensorflow"] == "2.19.1" and pins["tf-keras"] == "2.19.0"
     assert len(pins) > 100
+
+
+def _lock_trainer():
+    spec = importlib.util.spec_from_file_location("lock_trainer", ROOT / "scripts" / "lock_trainer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cpu_lock_is_the_main_lock_with_tensorflow_cpu_less_what_the_image_never_imports():
+    script = _lock_trainer()
+    cpu_lock = ROOT / "requirements" / "trainer-cpu-py311.lock"
+    assert cpu_lock.read_text() == script.cpu_lock(LOCK.read_text()), "run `python scripts/lock_trainer.py --cpu-only`"
+    cpu = {re.sub(r"[-_.]+", "-", l.split("==")[0]).lower(): l.split("==")[1]
+           for l in cpu_lock.read_text().splitlines() if l and not l.startswith("#")}
+    main = lock_pins()
+    assert "tensorflow" not in cpu and cpu["tensorflow-cpu"] == main["tensorflow"]
+    left_out = {re.sub(r"[-_.]+", "-", n).lower() for n in script.CPU_IMAGE_LEAVES_OUT}
+    assert set(main) - set(cpu) == left_out | {"tensorflow"}
+    assert all(cpu[n] == v for n, v in main.items() if n in cpu)  # same versions, nothing re-resolved
+    for core in ("ddsp", "tf-keras", "tensorflow-probability", "librosa", "numba", "note-seq", "soundfile"):
+        assert core in cpu
 
 
 def test_trainer_extra_agrees_with_the_lock():

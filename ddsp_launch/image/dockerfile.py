@@ -20,7 +20,26 @@ TRAINER_LOCK = "requirements/trainer-py311.lock"
 # TensorFlow's own `and-cuda` extra, pinned (scripts/lock_trainer.py writes it from
 # TensorFlow's metadata): CUDA and cuDNN come as wheels, the driver from the host.
 GPU_LOCK = "requirements/trainer-gpu-py311.lock"
+# The CPU image's own lock (scripts/lock_trainer.py derives it from TRAINER_LOCK): the
+# tensorflow-cpu wheel, and only what the image imports.
+CPU_LOCK = "requirements/trainer-cpu-py311.lock"
 APT_PACKAGES = ("libsndfile1", "ffmpeg")
+
+SITE_PACKAGES = "/opt/venv/lib/python3.11/site-packages"
+# The CPU image's environment, slimmed in the builder stage (so nothing removed here costs a
+# layer): TensorFlow's C++ headers (for building custom ops), packages' `tests` folders and C
+# headers, and the debug symbols of TensorFlow's and llvmlite's shared libraries (strip
+# --strip-unneeded keeps the dynamic symbols they are loaded by). binutils (strip) exists in
+# this stage only. tests/image/test_cpu_image.py runs every code path of the image on the result.
+SLIM_STEP = f"""RUN set -eu; \\
+    apt-get update -q; \\
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends binutils >/dev/null; \\
+    sp={SITE_PACKAGES}; \\
+    rm -rf "$sp/tensorflow/include"; \\
+    find "$sp" -depth -type d -name tests -exec rm -rf {{}} +; \\
+    find "$sp" -type f \\( -name '*.h' -o -name '*.hpp' \\) -delete; \\
+    find "$sp/tensorflow" "$sp/llvmlite" -type f -name '*.so*' -exec strip --strip-unneeded {{}} +
+"""
 
 # Public images with Python 3.11 on Debian 12 (the distribution the lock was made on).
 # TensorFlow 2.19's Linux wheel finds NVIDIA GPUs through the CUDA wheels above plus the
@@ -28,7 +47,7 @@ APT_PACKAGES = ("libsndfile1", "ffmpeg")
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 
 # The build context: only these paths (relative to the project root) are ever sent.
-CONTEXT_ALLOW = ("ddsp_launch", TRAINER_LOCK, GPU_LOCK)
+CONTEXT_ALLOW = ("ddsp_launch", TRAINER_LOCK, GPU_LOCK, CPU_LOCK)
 CONTEXT_EXCLUDE_GLOBS = ("**/__pycache__", "**/*.pyc", "**/*.pyo")
 
 
@@ -38,16 +57,34 @@ class Variant:
     dockerfile_name: str
     lock_files: tuple[str, ...]
     extra_env: tuple[tuple[str, str], ...] = ()
+    apt_packages: tuple[str, ...] = ()  # system packages of the final stage
+    slim: bool = False  # SLIM_STEP in the builder stage
 
     @property
     def title(self) -> str:
         return "GPU (NVIDIA, CUDA 12 wheels)" if self.name == "gpu" else "CPU"
 
 
+# The CPU image installs no system packages: soundfile's wheel bundles libsndfile, which
+# decodes every format prepare accepts (common/audio.py: wav, flac, ogg, mp3) without ffmpeg.
 VARIANTS = {
-    "gpu": Variant("gpu", "Dockerfile", (TRAINER_LOCK, GPU_LOCK), (("TF_FORCE_GPU_ALLOW_GROWTH", "true"),)),
-    "cpu": Variant("cpu", "Dockerfile.cpu", (TRAINER_LOCK,)),
+    "gpu": Variant("gpu", "Dockerfile", (TRAINER_LOCK, GPU_LOCK), (("TF_FORCE_GPU_ALLOW_GROWTH", "true"),),
+                   apt_packages=APT_PACKAGES),
+    "cpu": Variant("cpu", "Dockerfile.cpu", (CPU_LOCK,), slim=True),
 }
+
+USER_STEP = "useradd --create-home --uid 1000 --user-group --shell /usr/sbin/nologin ddsp"
+
+
+def _system_step(v: Variant) -> str:
+    if not v.apt_packages:
+        return f"RUN {USER_STEP}"
+    return (
+        "RUN apt-get update \\\n"
+        f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {' '.join(v.apt_packages)} \\\n"
+        " && rm -rf /var/lib/apt/lists/* \\\n"
+        f" && {USER_STEP}"
+    )
 
 
 def variant(name: str) -> Variant:
@@ -70,7 +107,8 @@ def render(variant_name: str, base_image: str = DEFAULT_BASE_IMAGE) -> str:
         lock_files=" ".join(v.lock_files),
         pip_version=PIP_VERSION,
         pip_requirements=" ".join(f"-r {p}" for p in in_image),
-        apt_packages=" ".join(APT_PACKAGES),
+        system_step=_system_step(v),
+        slim_step=SLIM_STEP if v.slim else "",
         extra_env="".join(f" \\\n    {k}={val}" for k, val in v.extra_env),
     )
 

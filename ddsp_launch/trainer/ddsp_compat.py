@@ -8,6 +8,11 @@ files are never edited.
 
 ddsp is written against Keras 2: TensorFlow 2.16+ ships Keras 3, so ``tf-keras`` is used
 through ``TF_USE_LEGACY_KERAS=1``, which must be set before TensorFlow is imported.
+
+note-seq (imported by ddsp.training) imports its notebook helpers at module level, which
+need bokeh and IPython (with pandas, jedi and more: ~100 MB). The CPU image leaves those
+out (requirements/trainer-cpu-py311.lock); where bokeh or IPython is missing,
+``note_seq.notebook_utils`` is replaced by a placeholder whose functions fail clearly.
 """
 
 from __future__ import annotations
@@ -50,6 +55,31 @@ def _register_crepe_placeholder() -> None:
     sys.modules["crepe.core"] = core
 
 
+NOTEBOOK_MISSING = (
+    "note-seq's notebook helpers (play_sequence, plot_sequence) need bokeh and IPython, "
+    "which this environment does not install."
+)
+
+
+def _notebook_helpers_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("bokeh", "IPython"))
+
+
+def _register_notebook_utils_placeholder() -> None:
+    """note_seq/__init__.py does ``from note_seq.notebook_utils import play_sequence`` (and
+    plot_sequence): a module already in sys.modules under that name is used as is."""
+    if "note_seq.notebook_utils" in sys.modules or _notebook_helpers_available():
+        return
+    module = types.ModuleType("note_seq.notebook_utils", NOTEBOOK_MISSING)
+    module.IS_PLACEHOLDER = True
+
+    def _missing(*args, **kwargs):
+        raise ImportError(NOTEBOOK_MISSING)
+
+    module.play_sequence = module.plot_sequence = _missing
+    sys.modules["note_seq.notebook_utils"] = module
+
+
 class _GinPackageProbes(logging.Filter):
     """gin asks each of its file readers in turn whether a gin file exists; the reader for
     files inside Python packages logs every miss as an error (``ERROR Path not found:
@@ -75,6 +105,7 @@ def import_ddsp():
     logging.getLogger().addFilter(_GIN_PROBES)  # gin logs through the root logger; adding twice is a no-op
     if not crepe_available():
         _register_crepe_placeholder()
+    _register_notebook_utils_placeholder()
     import ddsp  # noqa: PLC0415
     import ddsp.training  # noqa: F401, PLC0415
 

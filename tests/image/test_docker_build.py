@@ -34,12 +34,12 @@ def test_build_is_content_addressed_recorded_and_a_noop_when_unchanged(docker_en
 def test_the_image_runs_the_pinned_stack_as_a_non_root_user(docker_engine, cpu_image):
     out = subprocess.run(
         ["docker", "run", "--rm", "--entrypoint", "python", cpu_image, "-c",
-         "import os, importlib.metadata as m; print(os.getuid(), m.version('tensorflow'), m.version('ddsp'))"],
+         "import os, importlib.metadata as m; print(os.getuid(), m.version('tensorflow-cpu'), m.version('ddsp'))"],
         capture_output=True, text=True, check=True, timeout=300,
     ).stdout.split()
-    lock = (dockerfile.PROJECT_ROOT / dockerfile.TRAINER_LOCK).read_text()
+    lock = (dockerfile.PROJECT_ROOT / dockerfile.CPU_LOCK).read_text()
     assert out[0] == "1000"
-    assert f"tensorflow=={out[1]}" in lock and f"ddsp=={out[2]}" in lock
+    assert f"tensorflow-cpu=={out[1]}" in lock and f"ddsp=={out[2]}" in lock
 
 
 def _copy_project(tmp_path: Path) -> Path:

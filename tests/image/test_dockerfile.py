@@ -23,14 +23,18 @@ def test_committed_files_are_the_default_renderings_byte_for_byte():
 def test_layers_are_ordered_for_caching(variant):
     text = dockerfile.render(variant)
     final = text[text.rindex("\nFROM ") :]
-    apt, venv, code = final.index("apt-get install"), final.index("COPY --from=environment"), final.index("COPY ddsp_launch")
-    assert apt < venv < code, "system packages, then the environment, then the code"
-    assert "libsndfile1" in final and "ffmpeg" in final
+    system, venv, code = final.index("useradd"), final.index("COPY --from=environment"), final.index("COPY ddsp_launch")
+    assert system < venv < code, "system packages and the user, then the environment, then the code"
+    if variant == "gpu":
+        assert final.index("apt-get install") < system and "libsndfile1" in final and "ffmpeg" in final
+    else:  # soundfile's wheel bundles libsndfile, which decodes every format prepare reads
+        assert "apt-get" not in final and "ffmpeg" not in final
     assert final.rstrip().endswith('ENTRYPOINT ["python", "-m", "ddsp_launch.trainer.task"]')
     assert re.search(r"^USER ddsp$", final, re.M) and "--uid 1000" in final
     # the CA bundle is named in the builder stage only
     assert "build-ca" in text[: text.rindex("\nFROM ")] and "build-ca" not in final
-    assert f"-r /tmp/build/{Path(dockerfile.TRAINER_LOCK).name}" in text
+    lock = dockerfile.TRAINER_LOCK if variant == "gpu" else dockerfile.CPU_LOCK
+    assert f"-r /tmp/build/{Path(lock).name}" in text
 
 
 def test_base_image_is_a_build_argument_with_a_public_default():
@@ -44,10 +48,19 @@ def test_base_image_is_a_build_argument_with_a_public_default():
 def test_gpu_image_adds_exactly_tensorflows_cuda_extra():
     gpu, cpu = dockerfile.render("gpu"), dockerfile.render("cpu")
     assert dockerfile.GPU_LOCK in gpu and dockerfile.GPU_LOCK not in cpu
+    assert dockerfile.TRAINER_LOCK in gpu and dockerfile.TRAINER_LOCK not in cpu and dockerfile.CPU_LOCK in cpu
     lock = {l for l in (ROOT / dockerfile.GPU_LOCK).read_text().splitlines() if l and not l.startswith("#")}
     reqs = importlib.metadata.requires("tensorflow")
     wanted = {re.sub(r"\s*==\s*", "==", r.split(";")[0].strip()) for r in reqs if "and-cuda" in r}
     assert wanted and lock == wanted
+
+
+def test_only_the_cpu_image_is_slimmed_in_its_builder_stage():
+    cpu, gpu = dockerfile.render("cpu"), dockerfile.render("gpu")
+    builder = cpu[: cpu.rindex("\nFROM ")]
+    assert dockerfile.SLIM_STEP in builder and "strip --strip-unneeded" in builder and "binutils" in builder
+    assert "binutils" not in cpu[cpu.rindex("\nFROM ") :]  # the tools stay in the builder stage
+    assert "strip" not in gpu and "tensorflow/include" not in gpu
 
 
 def test_unknown_variant_is_refused():
@@ -63,8 +76,8 @@ def _names(ctx: context.BuildContext, ca: Path | None = None) -> set[str]:
 def test_context_is_the_allow_list_only(tmp_path):
     ctx = context.collect("cpu")
     names = _names(ctx)
-    assert "Dockerfile" in names and dockerfile.TRAINER_LOCK in names and "ddsp_launch/trainer/task.py" in names
-    assert dockerfile.GPU_LOCK not in names  # the CPU image does not need the CUDA pins
+    assert "Dockerfile" in names and dockerfile.CPU_LOCK in names and "ddsp_launch/trainer/task.py" in names
+    assert dockerfile.GPU_LOCK not in names and dockerfile.TRAINER_LOCK not in names  # the CPU image has its own lock
     assert not any(n.startswith((".git", ".venv", "data/", "tests/", "bench/")) or "__pycache__" in n for n in names)
     assert ctx.size < 2 * 1024 * 1024
     # the CA bundle travels only when asked for
@@ -88,7 +101,7 @@ def test_tag_is_a_content_hash(tmp_path):
     task = root / "ddsp_launch" / "trainer" / "task.py"
     task.write_text(task.read_text() + "\n# changed\n")
     code_changed = context.collect("cpu", root=root).tag()
-    lock = root / dockerfile.TRAINER_LOCK
+    lock = root / dockerfile.CPU_LOCK
     lock.write_text(lock.read_text() + "six==1.16.0\n")
     assert len({base.tag(), code_changed, context.collect("cpu", root=root).tag()}) == 3
 
