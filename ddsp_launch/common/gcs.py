@@ -104,6 +104,26 @@ def local_paths(bucket: str, names: list[str], base: str, dest: Path) -> list[Pa
     return targets
 
 
+RETRY_ENV = "DDSP_LAUNCH_GCS_RETRY_SECS"
+
+
+def upload_retry():
+    """How long an upload keeps retrying a dropped connection or a 5xx answer: google-cloud-storage's
+    own policy, with its 120 s deadline unless DDSP_LAUNCH_GCS_RETRY_SECS names another."""
+    from google.cloud.storage.retry import DEFAULT_RETRY  # noqa: PLC0415
+
+    raw = os.environ.get(RETRY_ENV)
+    if not raw:
+        return DEFAULT_RETRY
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise InputError(f"{RETRY_ENV}={raw!r} is not a positive number of seconds", f"e.g. {RETRY_ENV}=300 on a flaky network")
+    return DEFAULT_RETRY.with_timeout(seconds)
+
+
 def make_client(project: str | None = None):
     """A storage client: Application Default Credentials, or anonymous for an emulator."""
     try:

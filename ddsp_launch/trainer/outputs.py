@@ -34,6 +34,7 @@ class Uploader:
         self.errors: list[str] = []
         self.uploaded_bytes = 0
         self._failed_groups: set[str] = set()
+        self._retry = gcs.upload_retry()  # a bad DDSP_LAUNCH_GCS_RETRY_SECS stops the trainer before it starts
         self._thread = threading.Thread(target=self._work, name="gcs-uploader", daemon=True)
         self._thread.start()
 
@@ -51,7 +52,7 @@ class Uploader:
                     self._client = self._client_factory()
                 blob = self._client.bucket(uri.bucket).blob(uri.path)
                 if action == "upload":
-                    blob.upload_from_filename(str(local))
+                    blob.upload_from_filename(str(local), retry=self._retry)
                     self.uploaded_bytes += local.stat().st_size
                 else:
                     blob.delete()

@@ -111,7 +111,8 @@ def test_a_checkpoint_whose_upload_was_interrupted_gets_no_index(gcs_emulator, s
     common = ["--save_dir", "gs://ddsp-cut/run", "--file_pattern", "gs://ddsp-cut/ds/train.tfrecord*", "--batch_size", "2",
               "--log_every", "1", "--steps_per_save", "2", "--steps_per_summary", "100", "--audio_summaries=false",
               "--checkpoints_to_keep", "5"]
-    env = {"STORAGE_EMULATOR_HOST": proxy.url, "DDSP_LAUNCH_CACHE": str(tmp_path / "cache")}
+    # the client retries a dropped upload for 120 s by default; 5 s is enough to prove it gives up
+    env = {"STORAGE_EMULATOR_HOST": proxy.url, "DDSP_LAUNCH_CACHE": str(tmp_path / "cache"), "DDSP_LAUNCH_GCS_RETRY_SECS": "5"}
     try:
         cut = task(*common, "--num_steps", "6", env=env)
     finally:
@@ -127,6 +128,14 @@ def test_a_checkpoint_whose_upload_was_interrupted_gets_no_index(gcs_emulator, s
     again = task(*common, "--num_steps", "7", env={"DDSP_LAUNCH_CACHE": str(tmp_path / "cache")})
     assert again.returncode == 0, again.stderr[-2000:]
     assert re.search(r"resumed from .*ckpt-6 at step 6", again.stdout)
+
+
+def test_a_bad_retry_setting_stops_the_trainer_before_it_starts(gcs_emulator, tmp_path):
+    proc = task("--save_dir", "gs://ddsp-cut/run", "--file_pattern", "gs://ddsp-cut/ds/train.tfrecord*",
+                env={"DDSP_LAUNCH_GCS_RETRY_SECS": "soon"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "DDSP_LAUNCH_GCS_RETRY_SECS='soon' is not a positive number of seconds" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_missing_data_bucket_is_a_clear_error(gcs_emulator, tmp_path):
