@@ -83,8 +83,7 @@ def execute(s: st.Settings, dry_run: bool = False) -> launcher.Result | None:
     if s.values.get("probe") and isinstance(run.spec.target, LocalTarget):
         from ddsp_launch.launch import probe
 
-        probe.measure(run.spec, run.plan, opts.say, opts.progress)
-        opts.say(run.cost())
+        probe.measure(run.spec, run.plan, opts.say, opts.progress)  # the summary (dry run or run) shows it
     if dry_run:
         launcher.dry_run(run, opts.echo, opts.say)
         return None

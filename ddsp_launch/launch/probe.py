@@ -43,21 +43,23 @@ def _all() -> dict:
     return found if isinstance(found, dict) else {}
 
 
+def _measured(found) -> dict | None:
+    """``found`` if it holds a positive steps_per_sec (a stored entry, or a train_speed.json), else None."""
+    ok = isinstance(found, dict) and isinstance(found.get("steps_per_sec"), (int, float)) and found["steps_per_sec"] > 0
+    return found if ok else None
+
+
 def known(spec: RunSpec) -> dict | None:
     """The newest measured speed for this run's kind, or None."""
-    entry = _all().get(key(spec))
-    ok = isinstance(entry, dict) and isinstance(entry.get("steps_per_sec"), (int, float)) and entry["steps_per_sec"] > 0
-    return entry if ok else None
+    return _measured(_all().get(key(spec)))
 
 
 def read_speed(folder: Path) -> dict | None:
     """The trainer's train_speed.json in a run's (local) output folder, or None."""
     try:
-        speed = json.loads((folder / paths.TRAIN_SPEED).read_text())
+        return _measured(json.loads((folder / paths.TRAIN_SPEED).read_text()))
     except (OSError, ValueError):
         return None
-    ok = isinstance(speed, dict) and isinstance(speed.get("steps_per_sec"), (int, float)) and speed["steps_per_sec"] > 0
-    return speed if ok else None
 
 
 def remember(spec: RunSpec, speed: dict, how: str) -> dict:
@@ -93,13 +95,12 @@ def lines(spec: RunSpec) -> list[str]:
     """The preview of a local run: speed, time and what it costs."""
     t = spec.target
     where = f"this machine's {'GPU' if t.device == 'gpu' else f'CPU ({os.cpu_count()} cores)'}, {t.runtime} runtime"
-    entry = known(spec)
+    head, entry = f"local: {where}, no cloud charges", known(spec)
     if entry is None:
-        return [f"local: {where}, no cloud charges",
-                f"speed:         unknown for batch {spec.params.batch_size} here: add --probe to measure "
-                f"{PROBE_STEPS} steps first (about a minute)"]
-    hours = spec.params.num_steps / entry["steps_per_sec"] / 3600
-    return [f"local: {where}, no cloud charges",
+        return [head, f"speed:         unknown for batch {spec.params.batch_size} here: add --probe to measure "
+                      f"{PROBE_STEPS} steps first (about a minute)"]
+    seconds = spec.params.num_steps / entry["steps_per_sec"]
+    return [head,
             f"speed:         {entry['steps_per_sec']:.3g} steps/s at batch {spec.params.batch_size} "
             f"({entry['how']} on this machine, {entry['measured']})",
-            f"time:          {duration(hours * 3600)} for {spec.params.num_steps} steps (estimate)"]
+            f"time:          {duration(seconds)} for {spec.params.num_steps} steps (estimate)"]

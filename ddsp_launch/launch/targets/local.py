@@ -48,6 +48,7 @@ def dry_run(spec: RunSpec, file_pattern: str, echo, say) -> None:
 
     if spec.prepare_to:
         say(f"would prepare {spec.data} into {spec.prepare_to} first")
+    say(cost(spec))
     if spec.target.runtime == "process":
         echo(shlex.join([sys.executable, "-m", "ddsp_launch.trainer.task", *local.process_argv(spec, file_pattern)]))
         return
