@@ -13,22 +13,27 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 # puts it in the context as build-ca.pem (optional: the [m] glob tolerates its absence).
 # It exists only in this stage; the image below copies /opt/venv, never the bundle.
 FROM ${BASE_IMAGE} AS environment
-COPY requirements/trainer-py311.lock requirements/trainer-gpu-py311.lock build-ca.pe[m] /tmp/build/
+COPY requirements/trainer-gpu-py311.lock build-ca.pe[m] /tmp/build/
 RUN set -eu; \
     if [ -s /tmp/build/build-ca.pem ]; then export PIP_CERT=/tmp/build/build-ca.pem; fi; \
     python3 -m venv /opt/venv; \
     /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check -q pip==25.3; \
     /opt/venv/bin/python -m pip install --no-cache-dir --disable-pip-version-check -q --no-deps \
-        -r /tmp/build/trainer-py311.lock -r /tmp/build/trainer-gpu-py311.lock; \
+        -r /tmp/build/trainer-gpu-py311.lock; \
     rm -rf /tmp/build
+RUN set -eu; \
+    apt-get update -q; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends binutils >/dev/null; \
+    sp=/opt/venv/lib/python3.11/site-packages; \
+    rm -rf "$sp/tensorflow/include"; \
+    find "$sp" -depth -type d -name tests -exec rm -rf {} +; \
+    find "$sp" -type f \( -name '*.h' -o -name '*.hpp' \) -delete; \
+    find "$sp/tensorflow" "$sp/llvmlite" -type f -name '*.so*' -exec strip --strip-unneeded {} +
 
 # ---- Stage 2: the image ----------------------------------------------------------------
 # Layers from least to most often changed: system libraries, the environment, our code.
 FROM ${BASE_IMAGE}
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libsndfile1 ffmpeg \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --create-home --uid 1000 --user-group --shell /usr/sbin/nologin ddsp
+RUN useradd --create-home --uid 1000 --user-group --shell /usr/sbin/nologin ddsp
 COPY --from=environment /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -46,16 +46,32 @@ def _lock_trainer():
 def test_the_cpu_lock_is_the_main_lock_with_tensorflow_cpu_less_what_the_image_never_imports():
     script = _lock_trainer()
     cpu_lock = ROOT / "requirements" / "trainer-cpu-py311.lock"
-    assert cpu_lock.read_text() == script.cpu_lock(LOCK.read_text()), "run `python scripts/lock_trainer.py --cpu-only`"
+    assert cpu_lock.read_text() == script.cpu_lock(LOCK.read_text()), "run `python scripts/lock_trainer.py --images`"
     cpu = {re.sub(r"[-_.]+", "-", l.split("==")[0]).lower(): l.split("==")[1]
            for l in cpu_lock.read_text().splitlines() if l and not l.startswith("#")}
     main = lock_pins()
     assert "tensorflow" not in cpu and cpu["tensorflow-cpu"] == main["tensorflow"]
-    left_out = {re.sub(r"[-_.]+", "-", n).lower() for n in script.CPU_IMAGE_LEAVES_OUT}
+    left_out = {re.sub(r"[-_.]+", "-", n).lower() for n in script.IMAGE_LEAVES_OUT}
     assert set(main) - set(cpu) == left_out | {"tensorflow"}
     assert all(cpu[n] == v for n, v in main.items() if n in cpu)  # same versions, nothing re-resolved
     for core in ("ddsp", "tf-keras", "tensorflow-probability", "librosa", "numba", "note-seq", "soundfile"):
         assert core in cpu
+
+
+def test_the_gpu_lock_is_the_main_lock_less_what_the_image_never_imports_plus_the_cuda_wheels():
+    script = _lock_trainer()
+    gpu_lock = ROOT / "requirements" / "trainer-gpu-py311.lock"
+    cuda = script.cuda_pins_of(gpu_lock.read_text())
+    assert gpu_lock.read_text() == script.gpu_lock(LOCK.read_text(), cuda), "run `python scripts/lock_trainer.py --images`"
+    gpu = {re.sub(r"[-_.]+", "-", l.split("==")[0]).lower(): l.split("==")[1]
+           for l in gpu_lock.read_text().splitlines() if l and not l.startswith("#")}
+    main = lock_pins()
+    left_out = {re.sub(r"[-_.]+", "-", n).lower() for n in script.IMAGE_LEAVES_OUT}
+    assert set(main) - set(gpu) == left_out and set(gpu) - set(main) == {c.split("==")[0] for c in cuda}
+    assert len(cuda) >= 10 and gpu["tensorflow"] == main["tensorflow"] and "tensorflow-cpu" not in gpu
+    assert all(gpu[n] == v for n, v in main.items() if n in gpu)  # same versions, nothing re-resolved
+    with pytest.raises(SystemExit, match="does not hold"):  # a stale leave-out list is refused, not ignored
+        script.gpu_lock("tensorflow==2.19.1\n", cuda)
 
 
 def test_trainer_extra_agrees_with_the_lock():

@@ -17,20 +17,19 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # pip inside the image: the same version scripts/install.sh uses on the host.
 PIP_VERSION = "25.3"
 TRAINER_LOCK = "requirements/trainer-py311.lock"
-# TensorFlow's own `and-cuda` extra, pinned (scripts/lock_trainer.py writes it from
-# TensorFlow's metadata): CUDA and cuDNN come as wheels, the driver from the host.
+# Each image has its own lock, derived from TRAINER_LOCK by scripts/lock_trainer.py: only what
+# the image imports, plus for the GPU image TensorFlow's own `and-cuda` extra pinned (CUDA and
+# cuDNN come as wheels, the driver from the host), for the CPU image the tensorflow-cpu wheel.
 GPU_LOCK = "requirements/trainer-gpu-py311.lock"
-# The CPU image's own lock (scripts/lock_trainer.py derives it from TRAINER_LOCK): the
-# tensorflow-cpu wheel, and only what the image imports.
 CPU_LOCK = "requirements/trainer-cpu-py311.lock"
-APT_PACKAGES = ("libsndfile1", "ffmpeg")
 
 SITE_PACKAGES = "/opt/venv/lib/python3.11/site-packages"
-# The CPU image's environment, slimmed in the builder stage (so nothing removed here costs a
+# The images' environment, slimmed in the builder stage (so nothing removed here costs a
 # layer): TensorFlow's C++ headers (for building custom ops), packages' `tests` folders and C
 # headers, and the debug symbols of TensorFlow's and llvmlite's shared libraries (strip
 # --strip-unneeded keeps the dynamic symbols they are loaded by). binutils (strip) exists in
 # this stage only. tests/image/test_cpu_image.py runs every code path of the image on the result.
+# The CUDA wheels' libraries are left as NVIDIA ships them (only their C headers go).
 SLIM_STEP = f"""RUN set -eu; \\
     apt-get update -q; \\
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends binutils >/dev/null; \\
@@ -47,7 +46,7 @@ SLIM_STEP = f"""RUN set -eu; \\
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 
 # The build context: only these paths (relative to the project root) are ever sent.
-CONTEXT_ALLOW = ("ddsp_launch", TRAINER_LOCK, GPU_LOCK, CPU_LOCK)
+CONTEXT_ALLOW = ("ddsp_launch", GPU_LOCK, CPU_LOCK)
 CONTEXT_EXCLUDE_GLOBS = ("**/__pycache__", "**/*.pyc", "**/*.pyo")
 
 
@@ -57,34 +56,20 @@ class Variant:
     dockerfile_name: str
     lock_files: tuple[str, ...]
     extra_env: tuple[tuple[str, str], ...] = ()
-    apt_packages: tuple[str, ...] = ()  # system packages of the final stage
-    slim: bool = False  # SLIM_STEP in the builder stage
 
     @property
     def title(self) -> str:
         return "GPU (NVIDIA, CUDA 12 wheels)" if self.name == "gpu" else "CPU"
 
 
-# The CPU image installs no system packages: soundfile's wheel bundles libsndfile, which
-# decodes every format prepare accepts (common/audio.py: wav, flac, ogg, mp3) without ffmpeg.
+# The images install no system packages: soundfile's wheel bundles libsndfile, which decodes
+# every format prepare accepts (common/audio.py: wav, flac, ogg, mp3) without ffmpeg.
 VARIANTS = {
-    "gpu": Variant("gpu", "Dockerfile", (TRAINER_LOCK, GPU_LOCK), (("TF_FORCE_GPU_ALLOW_GROWTH", "true"),),
-                   apt_packages=APT_PACKAGES),
-    "cpu": Variant("cpu", "Dockerfile.cpu", (CPU_LOCK,), slim=True),
+    "gpu": Variant("gpu", "Dockerfile", (GPU_LOCK,), (("TF_FORCE_GPU_ALLOW_GROWTH", "true"),)),
+    "cpu": Variant("cpu", "Dockerfile.cpu", (CPU_LOCK,)),
 }
 
 USER_STEP = "useradd --create-home --uid 1000 --user-group --shell /usr/sbin/nologin ddsp"
-
-
-def _system_step(v: Variant) -> str:
-    if not v.apt_packages:
-        return f"RUN {USER_STEP}"
-    return (
-        "RUN apt-get update \\\n"
-        f" && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {' '.join(v.apt_packages)} \\\n"
-        " && rm -rf /var/lib/apt/lists/* \\\n"
-        f" && {USER_STEP}"
-    )
 
 
 def variant(name: str) -> Variant:
@@ -107,8 +92,8 @@ def render(variant_name: str, base_image: str = DEFAULT_BASE_IMAGE) -> str:
         lock_files=" ".join(v.lock_files),
         pip_version=PIP_VERSION,
         pip_requirements=" ".join(f"-r {p}" for p in in_image),
-        system_step=_system_step(v),
-        slim_step=SLIM_STEP if v.slim else "",
+        system_step=f"RUN {USER_STEP}",
+        slim_step=SLIM_STEP,
         extra_env="".join(f" \\\n    {k}={val}" for k, val in v.extra_env),
     )
 

@@ -23,7 +23,7 @@ ROOT = dockerfile.PROJECT_ROOT
 # The modules the image's users run (runtime/local.py, runtime/tools.py, cli/tools.py, launch/steps.py).
 ENTRY_POINTS = ("ddsp_launch.trainer.task", "ddsp_launch.trainer.prepare", "ddsp_launch.trainer.prepare.check",
                 "ddsp_launch.trainer.transfer", "ddsp_launch.trainer.export")
-# Top-level modules of packages the CPU lock leaves out (scripts/lock_trainer.py, CPU_IMAGE_LEAVES_OUT).
+# Top-level modules of packages the CPU lock leaves out (scripts/lock_trainer.py, IMAGE_LEAVES_OUT).
 LEFT_OUT_MODULES = ("bokeh", "IPython", "jedi", "pandas", "pyarrow", "clang", "keras", "sklearn", "hmmlearn",
                     "tensorboard_data_server")
 # Imported by the trainer's code inside try/except, absent on purpose.
