@@ -39,7 +39,13 @@ if "$HOST/bin/python" -c 'import importlib.util as u, sys; sys.exit(any(u.find_s
   exit 1
 fi
 
+# Two pytest-xdist workers on a machine with two or more cores (DDSP_LAUNCH_TEST_WORKERS to
+# choose; 0 runs in one process). --dist loadfile keeps each test module on one worker, so a
+# module's trained model or registry is made once; session fixtures that must not run twice at
+# once (rendering example audio, building the CPU image) hold a lock (tests/conftest.py).
+WORKERS=${DDSP_LAUNCH_TEST_WORKERS:-$(( $(nproc) >= 2 ? 2 : 0 ))}
 OPTS=(-q --durations=25 -p no:cacheprovider)
+((WORKERS > 0)) && OPTS+=(-n "$WORKERS" --dist loadfile)
 mkdir -p build
 start=$(date +%s)
 host=0 full=0

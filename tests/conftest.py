@@ -4,6 +4,8 @@ what to install), and every run ends with one summary line (ran, skipped, failed
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import queue
 import socket
@@ -23,7 +25,27 @@ import render_examples  # noqa: E402
 
 # The commands tests start write run records (and TensorBoard notes) under DDSP_LAUNCH_HOME: a
 # scratch folder for the session unless a test names its own, never the user's own records.
+# Under pytest-xdist (scripts/test.sh runs two workers) each worker has a folder of its own
+# inside it, so no test sees another worker's runs.
 os.environ.setdefault("DDSP_LAUNCH_HOME", tempfile.mkdtemp(prefix="ddsp-launch-tests-"))
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER and not os.environ.get("_DDSP_LAUNCH_WORKER_HOME"):
+    os.environ["DDSP_LAUNCH_HOME"] = os.environ["_DDSP_LAUNCH_WORKER_HOME"] = str(Path(os.environ["DDSP_LAUNCH_HOME"]) / WORKER)
+    Path(os.environ["DDSP_LAUNCH_HOME"]).mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def one_worker_at_a_time(name: str):
+    """Held by one pytest-xdist worker at a time (a file lock shared by the session's workers):
+    around work that every worker needs once and that must not run twice at the same time, such
+    as rendering the example audio into data/ or building the CPU image."""
+    lock = Path(tempfile.gettempdir()) / f"ddsp-launch-tests-{name}.lock"
+    with lock.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def free_port() -> int:
@@ -117,7 +139,8 @@ class Lines:
 def example_audio(tmp_path_factory) -> Path:
     """About three minutes of FluidSynth violin, rendered from examples/midi (cached in data/)."""
     cache = Path(os.environ.get("DDSP_LAUNCH_DATA", ROOT / "data")) / "examples" / "violin"
-    render_examples.render_all(cache, "violin")
+    with one_worker_at_a_time("render"):
+        render_examples.render_all(cache, "violin")
     return cache
 
 
@@ -262,7 +285,8 @@ def build_ca_bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cpu_image(docker_engine, build_ca_bundle) -> str:
     """The CPU training image, built by `ddsp-launch build` from this checkout."""
-    proc = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE, "--ca-bundle", str(build_ca_bundle), check=True)
+    with one_worker_at_a_time("build"):  # one builds, the others find it built
+        proc = ddsp_launch("build", "--cpu", "--base-image", BASE_IMAGE, "--ca-bundle", str(build_ca_bundle), check=True)
     [line] = [l for l in proc.stdout.splitlines() if l.startswith("image:")]
     return line.split()[1]
 

@@ -15,10 +15,12 @@ import pytest
 
 from tests.conftest import BASE_IMAGE, ROOT, stop_tensorboards
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(2400)]  # may build the CPU image first
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.timeout(2400)]  # may wait for the CPU image to build
 
 
-def test_the_quick_start_prepares_trains_in_docker_and_says_where_everything_is(docker_engine, tmp_path):
+def test_the_quick_start_prepares_trains_in_docker_and_says_where_everything_is(docker_engine, cpu_image, tmp_path):
+    """(cpu_image: the session's image is built first, so under two test workers the quick
+    start does not build the same image a second time while the other worker builds it.)"""
     data, home = tmp_path / "data", tmp_path / "home"
     env = {**os.environ, "DDSP_LAUNCH_DATA": str(data), "DDSP_LAUNCH_HOME": str(home), "DDSP_LAUNCH_STEPS": "2",
            "DDSP_LAUNCH_BASE_IMAGE": BASE_IMAGE,  # python:3.11-slim cannot be pulled here (README)

@@ -291,7 +291,7 @@ def test_the_run_page_downloads_the_model_for_the_plugin(vst_run, vst_data, tmp_
             "id": run_id, "state": "succeeded", "target": "process", "output": str(vst_run),
             "settings": {"model": "vst", "output": str(vst_run), "data": str(vst_data)}}))
         assert "Download for DDSP-VST" in web.get(f"/runs/{run_id}")[2].decode()
-        status, headers, body = web.get(f"/runs/{run_id}/plugin.tflite")
+        status, headers, body = web.get(f"/runs/{run_id}/plugin.tflite", timeout=600)  # exported on request
         assert status == 200, body[-2000:]
         assert f"{run_id}.tflite" in headers["content-disposition"]
         assert vst.check(body).ok and json.loads(zipfile.ZipFile(io.BytesIO(body)).read("metadata.json"))["num_harmonics"] == 60

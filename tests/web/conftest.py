@@ -35,10 +35,11 @@ class Web:
     token: str
 
     def get(self, path: str, method: str = "GET", data: bytes | None = None, headers: dict | None = None,
-            no_redirect: bool = False, as_page: bool = True):
+            no_redirect: bool = False, as_page: bool = True, timeout: float = 60):
         """(status, headers, body) of one request (errors included; headers' names in lower case).
         ``as_page``: with the token (Bearer), this server's own Origin and (POST) a JSON content type, as
-        its pages send them; ``headers`` add to or (None) remove those."""
+        its pages send them; ``headers`` add to or (None) remove those. ``timeout``: for a response the
+        server computes first (an export), which takes minutes on a busy 2-core machine."""
         sent = {"Authorization": f"Bearer {self.token}", "Origin": self.url} if as_page else {}
         if as_page and method == "POST":
             sent["Content-Type"] = "application/json"
@@ -46,7 +47,7 @@ class Web:
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=sent)
         opener = urllib.request.build_opener(NoRedirect) if no_redirect else urllib.request.build_opener()
         try:
-            with opener.open(req, timeout=60) as resp:
+            with opener.open(req, timeout=timeout) as resp:
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
