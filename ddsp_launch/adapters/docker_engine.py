@@ -172,7 +172,8 @@ class Engine:
 
     # -- containers ---------------------------------------------------------------------
     def run(self, image: str, command: list[str], create_kwargs: dict[str, Any], host_config: dict[str, Any],
-            output: Callable[[bytes], None], stop_timeout: int = 60) -> int:
+            output: Callable[[bytes], None], stop_timeout: int = 60,
+            stopping: str = "the trainer saves a checkpoint") -> int:
         """Create, start and follow a container; Ctrl-C (or SIGTERM to us) stops it with
         SIGTERM so the trainer can checkpoint, then waits. Returns its exit code."""
         from docker.errors import APIError
@@ -187,19 +188,19 @@ class Engine:
                 self.api.start(cid)
             except APIError as exc:
                 raise _start_error(str(exc.explanation or exc)) from None
-            stopping = False
+            stopped = False
             while True:
                 try:
                     for chunk in self.api.logs(cid, stream=True, follow=True):
                         output(chunk)
                     break
                 except KeyboardInterrupt:
-                    if stopping:
+                    if stopped:
                         self.api.kill(cid)
                         continue
-                    stopping = True
+                    stopped = True
                     output(f"\n[ddsp-launch] stopping the container (SIGTERM, up to {stop_timeout} s): "
-                           "the trainer saves a checkpoint; press Ctrl-C again to kill it\n".encode())
+                           f"{stopping}; press Ctrl-C again to kill it\n".encode())
                     self.api.stop(cid, timeout=stop_timeout)
             return int(self.api.wait(cid)["StatusCode"])
         finally:

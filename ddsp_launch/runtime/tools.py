@@ -71,12 +71,11 @@ def _stage(host: Path) -> Path:
 
 
 def _tree_readable_by_others(folder: Path) -> bool:
-    """Can a user who is neither owner nor group member read every audio file below ``folder``?"""
-    if not _readable_by_others(folder):
-        return False
+    """Can a user who is neither owner nor group member read every audio file below ``folder``?
+    (Only the mounted folder and what is below it count: a bind mount needs no access to its parents.)"""
     for dirpath, dirnames, filenames in os.walk(folder):
-        for name in dirnames:
-            if not os.stat(os.path.join(dirpath, name)).st_mode & stat.S_IXOTH:
+        for name in [dirpath, *(os.path.join(dirpath, d) for d in dirnames)]:
+            if os.stat(name).st_mode & (stat.S_IXOTH | stat.S_IROTH) != (stat.S_IXOTH | stat.S_IROTH):
                 return False
         if not all(os.stat(os.path.join(dirpath, n)).st_mode & stat.S_IROTH for n in filenames if n.lower().endswith(audio.EXTENSIONS)):
             return False
@@ -292,7 +291,8 @@ def run_in_image(command: str, args: list[str], image: str, engine, say: Say) ->
     code = 1
     try:
         with process.sigterm_as_interrupt():  # a SIGTERM stops the container and still cleans up below
-            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout)
+            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout,
+                              stopping=f"`{command}` stops, and nothing it had not finished is kept")
         if as_image_user:
             for r in tplan.results:
                 chown_tree(r.scratch, os.getuid(), os.getgid())  # hand the results back to the host user

@@ -4,7 +4,6 @@ works from a pip/pipx install; its build context is the checkout's, byte for byt
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -15,21 +14,6 @@ import pytest
 from ddsp_launch.image import context, dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """Built from a copy of the project's files (setuptools writes build/ and egg-info beside its sources)."""
-    out, src = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("src")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for rel in listed.stdout.split():
-        if (ROOT / rel).is_file():
-            (src / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, src / rel)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
-                   check=True, capture_output=True, text=True, timeout=300)
-    [whl] = out.glob("ddsp_launch-*.whl")
-    return whl
 
 
 def test_the_wheel_holds_the_code_the_templates_and_the_lock_files(wheel):
