@@ -71,8 +71,13 @@ def docker_check() -> tuple[Check, object]:
         engine = docker_engine.connect(timeout=10)
     except LaunchError as exc:
         return Check("docker", False, exc.message, exc.fix), None
-    version = engine.info().get("ServerVersion", "?")
-    return Check("docker", True, f"engine {version} reachable and permitted"), engine
+    info = engine.info()
+    version, arch = info.get("ServerVersion", "?"), str(info.get("Architecture", "?"))
+    emulated = docker_engine.emulated_platform(arch)
+    detail = f"engine {version} ({arch}) reachable and permitted" + (
+        f"; the training image is {emulated} and runs emulated here (untested by this project; expect it several times "
+        "slower than native, and slower still under QEMU than Rosetta)" if emulated else "")
+    return Check("docker", True, detail), engine
 
 
 def nvidia_check(engine) -> Check:
