@@ -312,6 +312,10 @@ def run(command: str, args: list[str], say: Say, progress: Say) -> int:
         raise InputError(f"--runtime {runtime!r}: choose auto, process or docker")
     chosen, engine = choose(runtime, say)
     if chosen == "process":
+        try:
+            process.require_trainer_stack(f"`ddsp-launch {command} --runtime process`")
+        except MissingDependencyError as exc:
+            raise MissingDependencyError(exc.message, f"{exc.fix}; or run it in the training image: --runtime docker") from None
         return process.run_module(MODULES[command], rest)
     checked(command, rest)  # bad input is refused before the image is built
     image = host.get("image") or cpu_image(engine, host.get("base_image"), say, progress)
