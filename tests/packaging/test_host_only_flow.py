@@ -5,8 +5,8 @@ The wheel of this checkout is installed into a fresh virtualenv (its dependencie
 the project's lock files), which is checked to hold no TensorFlow, before and after. With
 that install alone, through the CPU training image on the offline base image: a folder of
 mixed-format recordings is prepared (Ctrl-C in the middle first: no dataset, no leftovers,
-no container; the rerun completes), a model trains a few steps, a recording is transferred
-and the model exported; each output checked as the tests of each command check it, and
+no container; the rerun completes), a model trains a few steps (`train` preparing the same
+audio itself, in its image), a recording is transferred and the model exported; each output checked as the tests of each command check it, and
 nothing written anywhere but the folders the commands were given (and ddsp-launch's own
 home, named by DDSP_LAUNCH_HOME).
 """
@@ -140,13 +140,17 @@ def test_a_wheel_without_tensorflow_prepares_trains_transfers_and_exports_in_the
     assert tfrecord.problem(next(ds.glob("train.tfrecord-*")), examples=True) is None
     assert all(p.stat().st_uid == os.getuid() for p in [ds, *ds.rglob("*")])
 
-    run = work / "runs" / "cello"
-    trained = cli("train", "--yes", "--target", "docker", "--device", "cpu", "--data", str(ds), "--output", str(run),
+    # train prepares raw audio (--prepare-to) in the image it trains in, through the same tool
+    run, ds2 = work / "runs" / "cello", work / "cello-dataset-2"
+    trained = cli("train", "--yes", "--target", "docker", "--device", "cpu", "--data", str(audio), "--prepare-to", str(ds2),
+                  "--output", str(run),
                   "--num-steps", "3", "--steps-per-save", "3", "--batch-size", "2", "--steps-per-summary", "1000",
                   "--no-tensorboard", *where)
     assert trained.returncode == 0, trained.stderr[-3000:] + trained.stdout[-3000:]
     assert "runtime: docker" in trained.stderr and "step 3/3" in trained.stdout and (run / "ckpt-3.index").is_file()
     assert list(run.glob("operative_config-*.gin")) and list((run / "summaries" / "train").glob("events.out.tfevents.*"))
+    assert f"dataset ready: {ds2}" in trained.stdout and trained.stderr.count("runtime: docker") == 2
+    assert json.loads((ds2 / "manifest.json").read_text())["counts"] == manifest["counts"]  # the same audio, the same dataset
 
     out = work / "cello-melody.wav"
     played = cli("transfer", str(run), str(melody), "-o", str(out), "--statistics", str(ds / "dataset_statistics.json"), *where)
@@ -164,8 +168,8 @@ def test_a_wheel_without_tensorflow_prepares_trains_transfers_and_exports_in_the
     # Nothing written but the chosen folders: the inputs as they were, no scratch or staging
     # folder left anywhere, the checkout untouched, and ddsp-launch's own records in its home.
     assert {k: v for k, v in _tree(work).items() if k in inputs} == inputs
-    assert sorted(p.name for p in work.iterdir()) == sorted(["cello takes", "melody.wav", "cello-dataset", "runs",
-                                                             "cello-melody.wav", "cello-export"])
+    assert sorted(p.name for p in work.iterdir()) == sorted(["cello takes", "melody.wav", "cello-dataset", "cello-dataset-2",
+                                                             "runs", "cello-melody.wav", "cello-export"])
     assert sorted(p.name for p in run.parent.iterdir()) == ["cello"]
     assert list(tmp.iterdir()) == [] and list(home.iterdir()) == []
     assert sorted(p.name for p in state.iterdir()) == ["images", "runs"]
