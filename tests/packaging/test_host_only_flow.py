@@ -140,6 +140,12 @@ def test_a_wheel_without_tensorflow_prepares_trains_transfers_and_exports_in_the
     assert tfrecord.problem(next(ds.glob("train.tfrecord-*")), examples=True) is None
     assert all(p.stat().st_uid == os.getuid() for p in [ds, *ds.rglob("*")])
 
+    # check of raw audio measures it in the image too, naming the user's files; nothing written
+    checked = cli("check", str(audio), *where)
+    assert checked.returncode == 0, checked.stderr[-3000:] + checked.stdout[-3000:]
+    assert "runtime: docker" in checked.stderr and f"{audio / 'nested' / 'c.ogg'}:" in checked.stdout
+    assert "usable" in checked.stdout and "/in/0" not in checked.stdout
+
     # train prepares raw audio (--prepare-to) in the image it trains in, through the same tool
     run, ds2 = work / "runs" / "cello", work / "cello-dataset-2"
     trained = cli("train", "--yes", "--target", "docker", "--device", "cpu", "--data", str(audio), "--prepare-to", str(ds2),
