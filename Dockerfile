@@ -29,6 +29,10 @@ RUN set -eu; \
     find "$sp" -depth -type d -name tests -exec rm -rf {} +; \
     find "$sp" -type f \( -name '*.h' -o -name '*.hpp' \) -delete; \
     find "$sp/tensorflow" "$sp/llvmlite" -type f -name '*.so*' -exec strip --strip-unneeded {} +
+RUN NUMBA_CACHE_DIR=/opt/venv/numba-cache /opt/venv/bin/python -W ignore -c "import numpy as np, librosa; \
+librosa.pyin(np.zeros(8192, np.float32), fmin=40.0, fmax=2100.0, sr=16000, frame_length=1024, hop_length=256, \
+center=False, resolution=0.25, fill_na=None)" \
+ && chmod -R a+rwX /opt/venv/numba-cache
 
 # ---- Stage 2: the image ----------------------------------------------------------------
 # Layers from least to most often changed: system libraries, the environment, our code.
@@ -41,6 +45,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/ddsp-launch \
     TF_USE_LEGACY_KERAS=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
+    NUMBA_CACHE_DIR=/opt/venv/numba-cache \
     TF_FORCE_GPU_ALLOW_GROWTH=true
 COPY ddsp_launch /opt/ddsp-launch/ddsp_launch
 USER ddsp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,20 @@ def test_missing_training_stack_is_explained(monkeypatch):
         process.require_trainer_stack("`ddsp-launch prepare`")
     assert "missing: no_such_module_xyz" in str(info.value)
     assert "scripts/install.sh" in str(info.value)
+
+
+def test_prepare_on_a_host_without_the_stack_names_both_ways_out(host_install, tmp_path):
+    """A host-only install: --runtime process is refused naming the install and the image;
+    auto without Docker names both too. Nothing is written either way."""
+    import subprocess
+
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "a.wav").write_bytes(b"RIFF")
+    base = [str(host_install / "ddsp-launch"), "prepare", str(tmp_path / "rec"), str(tmp_path / "ds")]
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    process_only = subprocess.run([*base, "--runtime", "process"], capture_output=True, text=True, env=env, timeout=120)
+    assert process_only.returncode == 4 and "needs the training stack" in process_only.stderr
+    assert "scripts/install.sh" in process_only.stderr and "--runtime docker" in process_only.stderr
+    auto = subprocess.run(base, capture_output=True, text=True, env=env, timeout=120)
+    assert auto.returncode == 4 and "needs the training stack here or Docker" in auto.stderr and "docker_up.sh" in auto.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]

@@ -65,10 +65,33 @@ class RegistryAuth:
         return f"RegistryAuth(username={self.username!r}, server={self.server!r}, password=***)"
 
 
+# The training image's platform: its locks pin x86-64 wheels (tensorflow-cpu 2.19.1 has no Linux
+# arm64 wheel). An engine of another architecture (Apple silicon's Docker Desktop, an arm64
+# Linux host) builds and runs it as linux/amd64, under emulation.
+IMAGE_PLATFORM = "linux/amd64"
+NATIVE_ARCHITECTURES = ("x86_64", "amd64")
+
+
+def emulated_platform(architecture: str) -> str | None:
+    """The platform to ask for on an engine of ``architecture`` (None: its own, no emulation)."""
+    return None if architecture.lower() in NATIVE_ARCHITECTURES else IMAGE_PLATFORM
+
+
 class Engine:
     def __init__(self, client: Any):
         self.client = client
         self.api = client.api
+        self._platform: tuple[str | None] | None = None
+
+    def platform(self) -> str | None:
+        """linux/amd64 on an engine that is not x86-64 (the image then runs emulated), else None."""
+        if self._platform is None:
+            self._platform = (emulated_platform(str(self.info().get("Architecture", "x86_64"))),)
+        return self._platform[0]
+
+    def _platform_kwargs(self) -> dict[str, str]:
+        platform = self.platform()
+        return {"platform": platform} if platform else {}
 
     # -- images -------------------------------------------------------------------------
     def image_id(self, ref: str) -> str | None:
@@ -92,7 +115,7 @@ class Engine:
         try:
             stream = self.api.build(
                 fileobj=context_tar, custom_context=True, tag=tag, buildargs=buildargs,
-                rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache,
+                rm=True, forcerm=True, pull=False, decode=True, nocache=no_cache, **self._platform_kwargs(),
             )
             for chunk in stream:
                 if "stream" in chunk:
@@ -158,7 +181,7 @@ class Engine:
         from docker.errors import APIError
 
         try:  # the SDK splits REPO:TAG and REPO@DIGEST itself
-            self.api.pull(ref, auth_config=auth.as_sdk() if auth else None)
+            self.api.pull(ref, auth_config=auth.as_sdk() if auth else None, **self._platform_kwargs())
         except APIError as exc:
             raise registry_error(str(exc.explanation or exc), ref, "pull") from None
         return self.api.inspect_image(ref)["Id"]
@@ -172,14 +195,15 @@ class Engine:
 
     # -- containers ---------------------------------------------------------------------
     def run(self, image: str, command: list[str], create_kwargs: dict[str, Any], host_config: dict[str, Any],
-            output: Callable[[bytes], None], stop_timeout: int = 60) -> int:
+            output: Callable[[bytes], None], stop_timeout: int = 60,
+            stopping: str = "the trainer saves a checkpoint") -> int:
         """Create, start and follow a container; Ctrl-C (or SIGTERM to us) stops it with
         SIGTERM so the trainer can checkpoint, then waits. Returns its exit code."""
         from docker.errors import APIError
 
         hc = self.api.create_host_config(**host_config)
         try:
-            cid = self.api.create_container(image, command=command, host_config=hc, **create_kwargs)["Id"]
+            cid = self.api.create_container(image, command=command, host_config=hc, **create_kwargs, **self._platform_kwargs())["Id"]
         except APIError as exc:  # e.g. a mount the engine refuses
             raise _start_error(str(exc.explanation or exc)) from None
         try:
@@ -187,19 +211,19 @@ class Engine:
                 self.api.start(cid)
             except APIError as exc:
                 raise _start_error(str(exc.explanation or exc)) from None
-            stopping = False
+            stopped = False
             while True:
                 try:
                     for chunk in self.api.logs(cid, stream=True, follow=True):
                         output(chunk)
                     break
                 except KeyboardInterrupt:
-                    if stopping:
+                    if stopped:
                         self.api.kill(cid)
                         continue
-                    stopping = True
+                    stopped = True
                     output(f"\n[ddsp-launch] stopping the container (SIGTERM, up to {stop_timeout} s): "
-                           "the trainer saves a checkpoint; press Ctrl-C again to kill it\n".encode())
+                           f"{stopping}; press Ctrl-C again to kill it\n".encode())
                     self.api.stop(cid, timeout=stop_timeout)
             return int(self.api.wait(cid)["StatusCode"])
         finally:

@@ -64,7 +64,9 @@ def doctor(
     for check in checks:
         opts.echo(check.line())
     failed = sum(not c.ok for c in checks)
-    opts.echo(f"\n{len(checks) - failed} passed, {failed} failed")
+    opts.echo(f"\n{len(checks) - failed} passed, {failed} failed\n")
+    for line in checks_of.abilities(checks):
+        opts.echo(line)
     raise typer.Exit(4 if failed else 0)
 
 

@@ -90,18 +90,22 @@ def _trainer_module(ctx: typer.Context, command: str, module: str) -> None:
 
 
 def prepare(ctx: typer.Context) -> None:
-    _trainer_module(ctx, "prepare", "ddsp_launch.trainer.prepare")
+    """Here (training stack installed) or in the training image, as transfer and export."""
+    _tool(ctx, "prepare")
 
 
 def check(ctx: typer.Context) -> None:
-    """A dataset's stored report here (host side); audio is measured by the trainer's module."""
+    """A dataset's stored report here (host side); audio is measured by the trainer's module,
+    here or in the training image."""
+    from ddsp_launch.runtime import tools  # noqa: PLC0415
     from ddsp_launch.trainer.prepare import check as health_check  # noqa: PLC0415 (argparse and json only)
 
     os.environ["DDSP_LAUNCH_PROG"] = "ddsp-launch check"
-    args = health_check.build_parser().parse_args(list(ctx.args))
+    _, rest = tools.split_host_options(list(ctx.args))
+    args = health_check.build_parser().parse_args(rest)
     if (Path(args.data).expanduser() / health_check.presets.MANIFEST).is_file():
-        raise typer.Exit(health_check.main(list(ctx.args)))
-    _trainer_module(ctx, "check", "ddsp_launch.trainer.prepare.check")
+        raise typer.Exit(health_check.main(rest))
+    _tool(ctx, "check")
 
 
 def task(ctx: typer.Context) -> None:

@@ -90,19 +90,50 @@ def copy_sources(dest: Path, root: Path = dockerfile.PROJECT_ROOT) -> Path:
     return dest
 
 
-def collect(variant: str, base_image: str = dockerfile.DEFAULT_BASE_IMAGE, root: Path = dockerfile.PROJECT_ROOT) -> BuildContext:
-    """The allow-listed files under ``root`` and the Dockerfile for ``variant``."""
-    paths: list[Path] = []
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the ddsp_launch package, checked out or installed
+PACKAGED_LOCKS = PACKAGE_DIR / "image" / "requirements"  # a wheel's copy of the lock files (setup.py)
+
+
+def source_root() -> Path | None:
+    """The checkout this package runs from, or None when it is an installed package (a wheel,
+    pipx): then the build context comes from the package itself and its packaged lock files."""
+    root = dockerfile.PROJECT_ROOT
+    return root if (root / "ddsp_launch").resolve() == PACKAGE_DIR and (root / dockerfile.CPU_LOCK).is_file() else None
+
+
+def _locate(allowed: str, root: Path | None) -> Path:
+    """Where an allow-listed path of the context is on this machine."""
+    if root is not None:
+        return root / allowed
+    if allowed == "ddsp_launch":
+        return PACKAGE_DIR
+    return PACKAGED_LOCKS / Path(allowed).name
+
+
+def _package_files(folder: Path, root: Path | None) -> list[tuple[str, Path]]:
+    files = []
+    for f in folder.rglob("*"):
+        rel = f"ddsp_launch/{f.relative_to(folder).as_posix()}"
+        if f.is_file() and not _excluded(rel) and not (root is None and f.parent == PACKAGED_LOCKS):
+            files.append((rel, f))  # an installed package's lock copies are context files of their own, not code
+    return files
+
+
+def collect(variant: str, base_image: str = dockerfile.DEFAULT_BASE_IMAGE, root: Path | None = None) -> BuildContext:
+    """The allow-listed files and the Dockerfile for ``variant``: from ``root`` (a project
+    root), by default this checkout, or this installed package and its packaged lock files.
+    The same files give the same tag, wherever they were read from."""
+    root = root if root is not None else source_root()
+    pairs: list[tuple[str, Path]] = []
     for allowed in ("ddsp_launch", *dockerfile.variant(variant).lock_files):
-        path = root / allowed
+        path = _locate(allowed, root)
         if path.is_file():
-            paths.append(path)
+            pairs.append((allowed, path))
         elif path.is_dir():
-            paths += [f for f in path.rglob("*") if f.is_file() and not _excluded(f.relative_to(root).as_posix())]
+            pairs += _package_files(path, root)
         else:
-            raise FileNotFoundError(f"{path} is missing: the image needs it (is this a complete ddsp-launch checkout?)")
-    files = sorted(
-        (ContextFile(p.relative_to(root).as_posix(), p.read_bytes(), os.access(p, os.X_OK)) for p in paths),
-        key=lambda f: f.arcname,
-    )
+            where = "is this a complete ddsp-launch checkout?" if root is not None else \
+                "this installed package lacks its lock files: install ddsp-launch from a wheel built with `pip wheel .` or `python -m build`"
+            raise FileNotFoundError(f"{path} is missing: the image needs it ({where})")
+    files = sorted((ContextFile(arc, p.read_bytes(), os.access(p, os.X_OK)) for arc, p in pairs), key=lambda f: f.arcname)
     return BuildContext(tuple(files), dockerfile.render(variant, base_image), base_image, variant)

@@ -40,6 +40,20 @@ SLIM_STEP = f"""RUN set -eu; \\
     find "$sp/tensorflow" "$sp/llvmlite" -type f -name '*.so*' -exec strip --strip-unneeded {{}} +
 """
 
+# librosa's pYIN runs numba-compiled code. numba caches it only where the running user may
+# write (not beside librosa's sources in the image, and a container's home is gone with it),
+# so every in-image prepare, check and transfer compiled it again: about 45 s of each run on
+# 2 cores. Compiled once here, by the same call prepare makes (features.f0_pyin's arguments),
+# into NUMBA_CACHE_DIR inside /opt/venv, which the image keeps; the folder is writable by any
+# user (containers run as the host user's uid, which numba's cache check insists on).
+# bench/first_step.py measures prepare in the image against the host.
+NUMBA_CACHE_DIR = "/opt/venv/numba-cache"
+WARM_STEP = f"""RUN NUMBA_CACHE_DIR={NUMBA_CACHE_DIR} /opt/venv/bin/python -W ignore -c "import numpy as np, librosa; \\
+librosa.pyin(np.zeros(8192, np.float32), fmin=40.0, fmax=2100.0, sr=16000, frame_length=1024, hop_length=256, \\
+center=False, resolution=0.25, fill_na=None)" \\
+ && chmod -R a+rwX {NUMBA_CACHE_DIR}
+"""
+
 # Public images with Python 3.11 on Debian 12 (the distribution the lock was made on).
 # TensorFlow 2.19's Linux wheel finds NVIDIA GPUs through the CUDA wheels above plus the
 # driver that the NVIDIA container runtime mounts, so the GPU image needs no CUDA base.
@@ -93,8 +107,8 @@ def render(variant_name: str, base_image: str = DEFAULT_BASE_IMAGE) -> str:
         pip_version=PIP_VERSION,
         pip_requirements=" ".join(f"-r {p}" for p in in_image),
         system_step=f"RUN {USER_STEP}",
-        slim_step=SLIM_STEP,
-        extra_env="".join(f" \\\n    {k}={val}" for k, val in v.extra_env),
+        slim_step=SLIM_STEP + WARM_STEP,
+        extra_env="".join(f" \\\n    {k}={val}" for k, val in (("NUMBA_CACHE_DIR", NUMBA_CACHE_DIR), *v.extra_env)),
     )
 
 

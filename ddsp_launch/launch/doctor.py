@@ -71,8 +71,13 @@ def docker_check() -> tuple[Check, object]:
         engine = docker_engine.connect(timeout=10)
     except LaunchError as exc:
         return Check("docker", False, exc.message, exc.fix), None
-    version = engine.info().get("ServerVersion", "?")
-    return Check("docker", True, f"engine {version} reachable and permitted"), engine
+    info = engine.info()
+    version, arch = info.get("ServerVersion", "?"), str(info.get("Architecture", "?"))
+    emulated = docker_engine.emulated_platform(arch)
+    detail = f"engine {version} ({arch}) reachable and permitted" + (
+        f"; the training image is {emulated} and runs emulated here (untested by this project; expect it several times "
+        "slower than native, and slower still under QEMU than Rosetta)" if emulated else "")
+    return Check("docker", True, detail), engine
 
 
 def nvidia_check(engine) -> Check:
@@ -182,6 +187,43 @@ def run(*, docker: bool = True, gpu: bool = False, cloud: bool = False, project:
 
             checks.append(_call("registry", login, lambda detail: detail))
     return checks
+
+
+def image_source() -> tuple[bool, str]:
+    """(can build, what from): the training image's build context comes from this checkout,
+    or from the installed package's data (a wheel or pipx install carries the lock files)."""
+    from ddsp_launch.image import context, dockerfile
+
+    root = context.source_root()
+    if root is not None:
+        return True, f"from this checkout ({root})"
+    missing = [f for f in dockerfile.CONTEXT_ALLOW[1:] if not (context.PACKAGED_LOCKS / Path(f).name).is_file()]
+    if missing:
+        return False, f"this installed package lacks {', '.join(missing)}: reinstall it from a wheel (pip wheel . / python -m build)"
+    return True, f"from the installed package ({context.PACKAGE_DIR})"
+
+
+def abilities(checks: list[Check]) -> list[str]:
+    """What this machine can do, in a user's words: each way to run the heavy steps (prepare,
+    train, transfer, export), yes or no, and what a no needs."""
+    from ddsp_launch.runtime import process
+
+    docker = next((c for c in checks if c.name == "docker"), None)
+    buildable, source = image_source()
+    missing = process.missing_trainer_modules()
+    lines = ["This machine can:"]
+    if docker is not None and docker.ok:
+        lines.append("  prepare, train, transfer and export in Docker (the training image): yes"
+                     + (f"; the image is built {source}" if buildable else f"; no image can be built here ({source}): "
+                        "pass --image with a prebuilt one"))
+    elif docker is not None:
+        lines.append(f"  prepare, train, transfer and export in Docker: no ({docker.detail}); fix: {docker.fix or 'see above'}")
+    lines.append("  the same as a local process (--runtime process, --target process): "
+                 + ("yes (the training stack is installed here)" if not missing else
+                    f"no, it needs the training stack here (missing {', '.join(missing)}): {process.INSTALL_HINT}; "
+                    "not needed when Docker runs"))
+    lines.append("  Vertex AI (Google's GPUs): `ddsp-launch doctor --cloud` checks it")
+    return lines
 
 
 def require(checks: list[Check]) -> None:

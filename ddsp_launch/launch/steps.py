@@ -29,17 +29,34 @@ class Run:
         records.write(self.record)
 
 
-def prepare(spec: RunSpec, say: Say) -> Path:
-    """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), here."""
-    from ddsp_launch.runtime import process
+def prepare(spec: RunSpec, say: Say, progress: Say | None = None) -> Path:
+    """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), on this
+    machine: where a local run trains (its image, or the process), else (a Vertex AI run, a
+    local sweep) with the training stack here, or in the CPU training image when it is missing.
+    The same `ddsp-launch prepare` as the command line (runtime/tools.py)."""
+    from ddsp_launch.runtime import process, tools
+    from ddsp_launch.spec import LocalTarget
 
+    progress = progress or say
     target = spec.prepare_to
     if (target / "manifest.json").is_file():
         say(f"dataset {target} is already prepared")
         return target
-    process.require_trainer_stack("preparing audio")
+    args = [str(spec.data), str(target), "--model", spec.params.model]
     say(f"preparing {spec.data} -> {target}")
-    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target), "--model", spec.params.model])
+    if isinstance(spec.target, LocalTarget):
+        from ddsp_launch.runtime import local
+
+        runtime, engine = local.choose_runtime(spec, say)
+        image = local.image_for(spec, engine, say, progress) if runtime == "docker" else None
+        if image is None:
+            process.require_trainer_stack("preparing audio")
+            code = process.run_module(tools.MODULES["prepare"], args)
+        else:
+            tools.checked("prepare", args)
+            code = tools.run_in_image("prepare", args, image, engine, say)
+    else:
+        code = tools.run("prepare", args, say, progress)
     if code != 0:
         raise InputError(f"preparing {spec.data} failed (exit {code})", "see the messages above")
     return target

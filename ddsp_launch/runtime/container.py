@@ -114,6 +114,38 @@ def adc_file() -> Path | None:
     return default if default.is_file() else None
 
 
+@dataclass(frozen=True)
+class Credentials:
+    mounts: list[Mount]
+    env: list[tuple[str, str]]
+
+
+def gcs_access() -> tuple[Credentials, str | None]:
+    """What a container that reads or writes gs:// needs: the user's Application Default
+    Credentials mounted read-only (never in the image), and the host's network when the
+    storage emulator listens on this machine's loopback. Refused without credentials."""
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    creds = adc_file()
+    mounts: list[Mount] = []
+    env: list[tuple[str, str]] = []
+    if creds is not None:
+        if not creds.is_file():
+            raise InputError(f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist",
+                             "point it at your key file, or unset it and run `gcloud auth application-default login`")
+        mounts.append(Mount(str(creds.resolve()), CREDENTIALS_MOUNT, True))
+        env.append(("GOOGLE_APPLICATION_CREDENTIALS", CREDENTIALS_MOUNT))
+    elif not emulator:
+        raise InputError(
+            "gs:// paths need Google Cloud credentials, and none were found on this machine",
+            "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file",
+        )
+    network = None
+    if emulator and (urlsplit(emulator if "//" in emulator else f"http://{emulator}").hostname
+                     in ("localhost", "127.0.0.1", "::1")):
+        network = "host"  # a storage emulator on this machine's loopback
+    return Credentials(mounts, env), network
+
+
 def plan(spec: RunSpec, image: str, file_pattern: str, host_uid: int | None = None, host_gid: int | None = None) -> ContainerPlan:
     """Map a checked spec (a local target) and the TFRecords it reads onto the container's file system, user and devices."""
     target: LocalTarget = spec.target
@@ -124,7 +156,7 @@ def plan(spec: RunSpec, image: str, file_pattern: str, host_uid: int | None = No
 
     data_is_gcs, output_is_gcs = isinstance(spec.dataset, GcsUri), isinstance(spec.output, GcsUri)
     if not data_is_gcs:
-        data_dir = _fixed_dir(file_pattern)
+        data_dir = fixed_dir(file_pattern)
         mounts.append(Mount(str(data_dir), DATA_MOUNT, True))
         file_pattern = f"{DATA_MOUNT}/{Path(file_pattern).relative_to(data_dir).as_posix()}"
 
@@ -136,22 +168,9 @@ def plan(spec: RunSpec, image: str, file_pattern: str, host_uid: int | None = No
 
     network = None
     if data_is_gcs or output_is_gcs:
-        emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-        creds = adc_file()
-        if creds is not None:
-            if not creds.is_file():
-                raise InputError(f"GOOGLE_APPLICATION_CREDENTIALS names {creds}, which does not exist",
-                                 "point it at your key file, or unset it and run `gcloud auth application-default login`")
-            mounts.append(Mount(str(creds.resolve()), CREDENTIALS_MOUNT, True))
-            env.append(("GOOGLE_APPLICATION_CREDENTIALS", CREDENTIALS_MOUNT))
-        elif not emulator:
-            raise InputError(
-                "gs:// paths need Google Cloud credentials, and none were found on this machine",
-                "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a key file",
-            )
-        if emulator and (urlsplit(emulator if "//" in emulator else f"http://{emulator}").hostname
-                         in ("localhost", "127.0.0.1", "::1")):
-            network = "host"  # a storage emulator on this machine's loopback
+        creds, network = gcs_access()
+        mounts += creds.mounts
+        env += creds.env
     env += [(k, os.environ[k]) for k in PASSED_ENV if os.environ.get(k)]
 
     # Non-root always: the host user's own ids (so outputs belong to them), or, when the
@@ -168,7 +187,7 @@ def plan(spec: RunSpec, image: str, file_pattern: str, host_uid: int | None = No
     )
 
 
-def _fixed_dir(pattern: str) -> Path:
+def fixed_dir(pattern: str) -> Path:
     """The deepest folder of a glob that has no wildcard in it."""
     parts = Path(pattern).parts
     fixed = []

@@ -62,12 +62,9 @@ def process_argv(spec: RunSpec, file_pattern: str) -> list[str]:
     return task_argv(spec, file_pattern, save_dir=output)
 
 
-def run(spec: RunSpec, file_pattern: str, say: Say, progress: Say) -> Outcome:
-    """Train ``spec`` here on ``file_pattern`` (its dataset prepared, the machine checked: see launch/targets/local)."""
-    runtime, engine = choose_runtime(spec, say)
-    if runtime == "process":
-        return _run_process(spec, file_pattern, say)
-
+def image_for(spec: RunSpec, engine, say: Say, progress: Say) -> str | None:
+    """The image a Docker run of ``spec`` uses (built from this package if missing, or pulled);
+    None when ``auto`` cannot build it (no base image) and the process runtime should be used."""
     image = _target(spec).image
     if image is None:
         plan = image_build.plan(build_spec(spec))
@@ -78,14 +75,25 @@ def run(spec: RunSpec, file_pattern: str, say: Say, progress: Say) -> Outcome:
             result = image_build.build(plan, engine, progress, warn=say)
         except ImageError as exc:
             if _target(spec).runtime == "auto" and "base image cannot be pulled" in exc.message:
-                say(f"{exc}\nTraining as a local process instead (--runtime process).")
-                return _run_process(spec, file_pattern, say)
+                say(f"{exc}\nUsing the local process instead (--runtime process).")
+                return None
             raise
         image = result.image
         say(f"image: {image} ({'built' if result.built else 'up to date'}; record {result.record})")
     elif engine.image_id(image) is None:
         say(f"pulling {image}")
         engine.pull(image, None)
+    return image
+
+
+def run(spec: RunSpec, file_pattern: str, say: Say, progress: Say) -> Outcome:
+    """Train ``spec`` here on ``file_pattern`` (its dataset prepared, the machine checked: see launch/targets/local)."""
+    runtime, engine = choose_runtime(spec, say)
+    if runtime == "process":
+        return _run_process(spec, file_pattern, say)
+    image = image_for(spec, engine, say, progress)
+    if image is None:
+        return _run_process(spec, file_pattern, say)
 
     cplan = container.plan(spec, image, file_pattern)
     output_dir = None if isinstance(spec.output, GcsUri) else spec.output.resolve()

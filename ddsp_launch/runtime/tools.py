@@ -1,6 +1,6 @@
-"""Run a container-side tool (`transfer`, `export`) on this machine: as a local process
-when the training stack is installed here, or in the training image (Docker) for users
-who never installed TensorFlow.
+"""Run a container-side tool (`prepare`, `check` of audio, `transfer`, `export`) on this
+machine: as a local process when the training stack is installed here, or in the training
+image (Docker) for users who never installed TensorFlow.
 
 In the image, every file the tool reads is mounted read-only, and every result is written
 into a fresh folder beside its destination, moved into place only when the tool succeeds
@@ -11,6 +11,8 @@ tools' own command lines (``trainer/tool_args.py``), parsed here as there.
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import shutil
 import stat
@@ -20,21 +22,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import vst
+from ddsp_launch.common import audio, gcs, vst
 from ddsp_launch.common.errors import InputError, MissingDependencyError
 from ddsp_launch.runtime import container, process
 from ddsp_launch.runtime.container import IMAGE_IDS, chown_tree
 from ddsp_launch.runtime.local import write_stdout
 from ddsp_launch.trainer import tool_args
+from ddsp_launch.trainer.prepare import __main__ as prepare_main
+from ddsp_launch.trainer.prepare import check as prepare_check
 
 Say = Callable[[str], None]
-MODULES = {"transfer": "ddsp_launch.trainer.transfer", "export": "ddsp_launch.trainer.export"}
+MODULES = {"transfer": "ddsp_launch.trainer.transfer", "export": "ddsp_launch.trainer.export",
+           "prepare": "ddsp_launch.trainer.prepare", "check": "ddsp_launch.trainer.prepare.check"}
 IN, OUT = "/in", "/out"
+
+# Each tool's command line (argparse only, no TensorFlow): parsed here to know what to mount.
+PARSERS = {"transfer": tool_args.transfer_parser, "export": tool_args.export_parser,
+           "prepare": prepare_main.build_parser, "check": prepare_check.build_parser}
 
 
 @dataclass
 class Result:
-    """An output the tool writes at ``inside`` (container path) through host folder ``scratch``."""
+    """An output the tool writes into host folder ``scratch`` (mounted in the container), moved to ``destination``."""
 
     destination: Path
     scratch: Path
@@ -64,6 +73,36 @@ def _stage(host: Path) -> Path:
         shutil.copy2(p, staged / p.name)
         os.chmod(staged / p.name, 0o644)
     os.chmod(staged, 0o755)
+    return staged
+
+
+def _tree_readable_by_others(folder: Path) -> bool:
+    """Can a user who is neither owner nor group member read every audio file below ``folder``?
+    (Only the mounted folder and what is below it count: a bind mount needs no access to its parents.)"""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in [dirpath, *(os.path.join(dirpath, d) for d in dirnames)]:
+            if os.stat(name).st_mode & (stat.S_IXOTH | stat.S_IROTH) != (stat.S_IXOTH | stat.S_IROTH):
+                return False
+        if not all(os.stat(os.path.join(dirpath, n)).st_mode & stat.S_IROTH for n in filenames if n.lower().endswith(audio.EXTENSIONS)):
+            return False
+    return True
+
+
+def _stage_audio(folder: Path, pattern: str | None) -> Path:
+    """A copy of the recordings below ``folder`` (those ``pattern`` matches, if given) that the
+    image's user can read, at the same relative paths."""
+    staged = Path(tempfile.mkdtemp(prefix="ddsp-launch-in-"))
+    names = glob.glob(str(folder / pattern), recursive=True) if pattern else [
+        os.path.join(d, n) for d, _, files in os.walk(folder) for n in files]
+    for name in names:
+        src = Path(name)
+        if src.is_file() and src.name.lower().endswith(audio.EXTENSIONS):
+            dst = staged / src.relative_to(folder)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+            os.chmod(dst, 0o644)
+    for dirpath, _, _ in os.walk(staged):
+        os.chmod(dirpath, 0o755)
     return staged
 
 
@@ -109,31 +148,59 @@ def _value_token(token: str, options: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def plan(command: str, args: list[str], image: str, host_uid: int | None = None, host_gid: int | None = None) -> ToolPlan:
-    """Map the tool's file arguments onto mounts; results go to scratch folders (created here)."""
-    parser = tool_args.PARSERS[command]()
-    ns = parser.parse_args(args)  # usage errors and --help end here, as they would in the tool
-    roles = tool_args.PATH_ROLES[command]
+def checked(command: str, args: list[str]):
+    """(namespace, arguments) of a tool's command line, checked as the tool checks its paths
+    first: usage errors, --help, inputs that are not there and outputs that are not free end
+    here, before an image is built or a container starts."""
+    ns = PARSERS[command]().parse_args(args)  # usage errors and --help end here, as they would in the tool
+    if not any(r == "out" for r in tool_args.PATH_ROLES[command].values()):
+        ns.output = None  # check writes nothing
     args = list(args)
     default_out = tool_args.default_output(command, ns)
     if default_out is not None:
         args += ["--output", str(default_out)]
         ns.output = default_out
-    actions = {a.dest: a for a in parser._actions if a.dest in roles}
+    tool_args.check_destinations(command, ns)
+    return ns, args
 
-    tool_args.check_destinations(command, ns)  # before any staging, scratch folder or container
+
+def plan(command: str, args: list[str], image: str, host_uid: int | None = None, host_gid: int | None = None) -> ToolPlan:
+    """Map the tool's file arguments onto mounts; results go to scratch folders (created here)."""
+    parser = PARSERS[command]()
+    ns, args = checked(command, args)  # before any staging, scratch folder or container
+    roles = tool_args.PATH_ROLES[command]
+    actions = {a.dest: a for a in parser._actions if a.dest in roles}
     host_uid = os.getuid() if host_uid is None else host_uid
     host_gid = os.getgid() if host_gid is None else host_gid
     mounts: dict[str, container.Mount] = {}  # host source -> mount
     staged: list[Path] = []
     results: list[Result] = []
-    replacements: dict[Path, str] = {}
+    replacements: dict[str, str] = {}  # str(Path(token)) -> container path
+    shown: dict[str, str] = {}  # container path -> what the user typed (tool_args.SHOWN_PATHS_ENV)
+    uses_gcs = False
     try:
         for dest, role in roles.items():
-            value: Path | None = getattr(ns, dest, None)
+            value = getattr(ns, dest, None)
             if value is None:
                 continue
-            host = value.expanduser().resolve()
+            if role == "audio":  # a folder, file, glob or gs:// prefix of recordings
+                if gcs.is_gcs(value):
+                    uses_gcs = True  # read in the container, with the user's credentials mounted read-only
+                    continue
+                expanded = Path(os.path.expanduser(value))
+                pattern = glob.has_magic(str(expanded))
+                folder = container.fixed_dir(str(expanded)) if pattern else expanded if expanded.is_dir() else expanded.parent
+                host = folder.resolve()
+                rest = expanded.relative_to(folder).as_posix()  # the glob, or a file's name
+                if host_uid == 0 and not _tree_readable_by_others(host):
+                    host = _stage_audio(host, rest if pattern else None)  # root's closed folders: a copy the image may read
+                    staged.append(host)
+                mount = mounts.setdefault(str(host), container.Mount(str(host), f"{IN}/{len(mounts)}", True))
+                inside = mount.target if rest == "." else f"{mount.target}/{rest}"
+                replacements[str(Path(value))] = inside
+                shown[mount.target] = str(folder)
+                continue
+            host = Path(value).expanduser().resolve()
             if role == "in":
                 if not host.exists():
                     raise InputError(f"{value} does not exist", f"check the {dest} path")
@@ -143,7 +210,7 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
                     folder = _stage(host)
                     staged.append(folder)
                 mount = mounts.setdefault(str(folder), container.Mount(str(folder), f"{IN}/{len(mounts)}", True))
-                replacements[value] = mount.target if host.is_dir() else f"{mount.target}/{host.name}"
+                replacements[str(Path(value))] = mount.target if host.is_dir() else f"{mount.target}/{host.name}"
             else:
                 try:
                     host.parent.mkdir(parents=True, exist_ok=True)
@@ -152,8 +219,9 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
                     raise InputError(f"cannot write {value}: {exc.strerror}", "choose another output path") from None
                 target = f"{OUT}/{len(results)}"
                 mounts[str(scratch)] = container.Mount(str(scratch), target, False)
-                results.append(Result(host, scratch, replace=command == "export"))
-                replacements[value] = f"{target}/{host.name}"
+                results.append(Result(host, scratch, replace=command == "export" or getattr(ns, "overwrite", False)))
+                replacements[str(Path(value))] = f"{target}/{host.name}"
+                shown[f"{target}/{host.name}"] = str(host)
 
     except BaseException:
         finish(ToolPlan(None, results, staged), succeeded=False)  # nothing left behind
@@ -163,20 +231,26 @@ def plan(command: str, args: list[str], image: str, host_uid: int | None = None,
     rewritten = []
     for token in args:
         attached = _value_token(token, list(options)) if token.startswith("-") else None
-        if attached and Path(attached[1]) in replacements:
-            rewritten.append(attached[0] + replacements[Path(attached[1])])
-        elif not token.startswith("-") and Path(token) in replacements:
-            rewritten.append(replacements[Path(token)])
+        if attached and str(Path(attached[1])) in replacements:
+            rewritten.append(attached[0] + replacements[str(Path(attached[1]))])
+        elif not token.startswith("-") and str(Path(token)) in replacements:
+            rewritten.append(replacements[str(Path(token))])
         else:
             rewritten.append(token)
 
     user = container.IMAGE_USER if host_uid == 0 else f"{host_uid}:{host_gid}"
     env = [("HOME", "/tmp")] if user != container.IMAGE_USER else []
+    env += [(tool_args.SHOWN_PATHS_ENV, json.dumps(shown))] if shown else []
     env += [(k, os.environ[k]) for k in container.PASSED_ENV if os.environ.get(k)]
+    network = None
+    if uses_gcs:
+        creds, network = container.gcs_access()  # the same read-only credentials mount as `run`
+        mounts.update({m.source: m for m in creds.mounts})
+        env += list(creds.env)
     cplan = container.ContainerPlan(
         image=image, args=tuple(rewritten), mounts=tuple(mounts.values()), env=tuple(env), user=user, gpus=False,
         name=f"ddsp-launch-{command}-{uuid.uuid4().hex[:8]}", entrypoint=("python", "-m", MODULES[command]),
-        labels=(("ddsp-launch.tool", command),),
+        labels=(("ddsp-launch.tool", command),), network=network,
     )
     return ToolPlan(cplan, results, staged)
 
@@ -190,9 +264,13 @@ def finish(tplan: ToolPlan, succeeded: bool) -> None:
             # the result, and whatever the tool writes beside it (transfer --stems)
             for produced in sorted(r.scratch.iterdir()) if succeeded else ():
                 final = r.destination.parent / produced.name
-                if r.replace and final.is_dir():
-                    shutil.rmtree(final)
-                os.replace(produced, final)
+                old = None
+                if r.replace and final.is_dir() and any(final.iterdir()):
+                    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+                    os.replace(final, old / final.name)  # kept until the new one is in place
+                os.replace(produced, final)  # an empty folder at ``final`` is replaced too
+                if old is not None:
+                    shutil.rmtree(old)
         finally:
             shutil.rmtree(r.scratch, ignore_errors=True)
 
@@ -219,7 +297,8 @@ def run_in_image(command: str, args: list[str], image: str, engine, say: Say) ->
     code = 1
     try:
         with process.sigterm_as_interrupt():  # a SIGTERM stops the container and still cleans up below
-            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout)
+            code = engine.run(cplan.image, list(cplan.args), cplan.sdk_create_kwargs(), cplan.sdk_host_config(), write_stdout,
+                              stopping=f"`{command}` stops, and nothing it had not finished is kept")
         if as_image_user:
             for r in tplan.results:
                 chown_tree(r.scratch, os.getuid(), os.getgid())  # hand the results back to the host user
@@ -229,17 +308,22 @@ def run_in_image(command: str, args: list[str], image: str, engine, say: Say) ->
 
 
 def run(command: str, args: list[str], say: Say, progress: Say) -> int:
-    """`ddsp-launch transfer|export ARGS`: here (training stack installed) or in the training image;
-    the host's own options (--runtime, --image, --base-image) taken out of ARGS first."""
+    """`ddsp-launch prepare|check|transfer|export ARGS`: here (training stack installed) or in the
+    training image; the host's own options (--runtime, --image, --base-image) taken out of ARGS first."""
     host, rest = split_host_options(args)
     if any(a in ("-h", "--help") for a in rest):
-        tool_args.PARSERS[command]().parse_args(["--help"])
+        PARSERS[command]().parse_args(["--help"])
     runtime = host.get("runtime", "auto")
     if runtime not in ("auto", "process", "docker"):
         raise InputError(f"--runtime {runtime!r}: choose auto, process or docker")
     chosen, engine = choose(runtime, say)
     if chosen == "process":
+        try:
+            process.require_trainer_stack(f"`ddsp-launch {command} --runtime process`")
+        except MissingDependencyError as exc:
+            raise MissingDependencyError(exc.message, f"{exc.fix}; or run it in the training image: --runtime docker") from None
         return process.run_module(MODULES[command], rest)
+    checked(command, rest)  # bad input is refused before the image is built
     image = host.get("image") or cpu_image(engine, host.get("base_image"), say, progress)
     install = command == "export" and "--install" in rest  # the plugin's folder is this machine's, not the image's
     if install:

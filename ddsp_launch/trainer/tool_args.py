@@ -1,4 +1,4 @@
-"""Command lines of the container-side tools (`transfer`, `export`), defined once.
+"""Command lines of the container-side tools (`prepare`, `check`, `transfer`, `export`), defined once.
 
 Light on purpose (argparse only): the tools parse with these, and the host reads them to
 run a tool in the training image: every argument that names a file or folder has a role,
@@ -8,6 +8,7 @@ so the host knows what to mount read-only and where the results come out.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -18,11 +19,32 @@ from ddsp_launch.common.model_files import STATISTICS, STATISTICS_NAMES
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
 TRANSFER_MODEL_HELP = f"{MODEL_HELP}; with --engine plugin also a model file NAME.tflite"
 
-# argument dest -> "in" (read) or "out" (written); export writes MODEL/export without -o
+# argument dest -> "in" (read) or "out" (written); export writes MODEL/export without -o.
+# "audio": read, and may be a glob or a gs:// prefix (prepare's and check's input).
 PATH_ROLES = {
     "transfer": {"model": "in", "input": "in", "statistics": "in", "plot": "out", "output": "out"},
     "export": {"model": "in", "statistics": "in", "output": "out"},
+    "prepare": {"input": "audio", "output": "out"},
+    "check": {"data": "audio"},
 }
+
+# In the image, the tools see the user's files at /in/N and write to /out/N; the host names
+# the paths the user typed in this variable (JSON, container path -> host path), so what the
+# tool prints and what a dataset's manifest records are the user's own paths.
+SHOWN_PATHS_ENV = "DDSP_LAUNCH_SHOWN_PATHS"
+
+
+def shown(path: str) -> str:
+    """``path`` as the user named it: a container path mapped back to the host's (see SHOWN_PATHS_ENV)."""
+    try:
+        mapping = json.loads(os.environ.get(SHOWN_PATHS_ENV) or "{}")
+    except ValueError:
+        return path
+    text = str(path)
+    for inside in sorted(mapping, key=len, reverse=True):
+        if text == inside or text.startswith(inside.rstrip("/") + "/"):
+            return mapping[inside].rstrip("/") + text[len(inside.rstrip("/")):] if text != inside else mapping[inside]
+    return text
 
 
 # where the tool runs: read by the host (``ddsp-launch transfer|export``), never passed on
@@ -33,7 +55,7 @@ def _prog(command: str) -> str:
     return os.environ.get("DDSP_LAUNCH_PROG", f"ddsp-launch {command}")
 
 
-def _where(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def where(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g = p.add_argument_group("where it runs")
     g.add_argument("--runtime", choices=("auto", "process", "docker"), default="auto",
                    help="process: this machine's training stack; docker: the training image (no TensorFlow needed here); "
@@ -89,7 +111,7 @@ def transfer_parser() -> argparse.ArgumentParser:
                         "plays it, MODEL being NAME.tflite from `export --vst` (or a --model vst training folder, exported "
                         "first): one TFLite call per 20 ms hop, the plugin's synthesisers, no reverb, the input's power "
                         "as it is (the loudness options are for --engine ddsp)")
-    return _where(p)
+    return where(p)
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -109,7 +131,7 @@ def export_parser() -> argparse.ArgumentParser:
     plugin.add_argument("--name", help="with --vst: the model's name in the plugin (the file NAME.tflite) [default: MODEL's folder name]")
     plugin.add_argument("--install", action="store_true",
                         help="with --vst: also copy NAME.tflite into the plugin's models folder (Documents/Magenta/DDSP/Models)")
-    return _where(p)
+    return where(p)
 
 
 def plugin_model(ns: argparse.Namespace) -> Path:
@@ -118,7 +140,6 @@ def plugin_model(ns: argparse.Namespace) -> Path:
     return out / f"{vst.model_name(ns.name or ns.model.expanduser().resolve().name)}.tflite"
 
 
-PARSERS = {"transfer": transfer_parser, "export": export_parser}
 EXPORT_METADATA = "ddsp-model.json"
 
 
@@ -130,6 +151,8 @@ def stem_paths(output: Path) -> dict[str, Path]:
 def check_destinations(command: str, ns: argparse.Namespace) -> None:
     """Before anything runs (here or in the image): every path the tool writes stays apart from
     what it reads, and replaces only an output of ours (common/destinations)."""
+    if command in ("prepare", "check"):
+        return _check_prepare_destinations(command, ns)
     inputs = {"input recording" if dest == "input" else f"{dest} path": getattr(ns, dest, None)
               for dest, role in PATH_ROLES[command].items() if role == "in"}
     if command == "transfer":
@@ -149,3 +172,31 @@ def check_destinations(command: str, ns: argparse.Namespace) -> None:
     if out.exists() and not ns.force:
         raise InputError(f"{out} already exists", "pass --force to replace it, or choose another -o")
     destinations.check_replaceable(out, destinations.export_files(out, EXPORT_METADATA, STATISTICS_NAMES), "model export", "--force")
+
+
+def _check_prepare_destinations(command: str, ns: argparse.Namespace) -> None:
+    """prepare / check of audio: the input is there (a glob matches, gs:// aside) and prepare's
+    output folder is free (or ours to replace with --overwrite): what the tool itself checks
+    first, asked here before an image starts."""
+    import glob  # noqa: PLC0415
+
+    from ddsp_launch.common import gcs  # noqa: PLC0415
+
+    spec = ns.input if command == "prepare" else ns.data
+    if not gcs.is_gcs(spec):
+        if any(c in spec for c in "*?["):
+            if not any(Path(p).is_file() for p in glob.glob(os.path.expanduser(spec), recursive=True)):
+                raise InputError(f"No files match {spec!r}", "check the pattern (quote it so your shell does not expand it)")
+        elif not Path(spec).expanduser().exists():
+            raise InputError(f"Input path {spec} does not exist", "check the path, or give a folder of audio files")
+    if command == "check":
+        return
+    if gcs.is_gcs(ns.output):
+        raise InputError(
+            f"prepare writes datasets to a local folder, not {ns.output}",
+            "prepare locally, then copy the folder to your bucket (gcloud storage cp -r DIR gs://BUCKET/DIR)",
+        )
+    from ddsp_launch.trainer.prepare import records  # noqa: PLC0415 (numpy, no TensorFlow)
+
+    destinations.check_apart(ns.output, {"input": spec}, "output folder")
+    records.Staging(Path(ns.output).expanduser().resolve(), ns.overwrite).check_output()

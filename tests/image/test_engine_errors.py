@@ -50,3 +50,12 @@ def test_permission_denied_on_the_socket_is_a_clear_error():
     assert proc.returncode == 4, proc.stderr
     assert "permission denied on the Docker socket" in proc.stderr and "docker group" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_engine_of_another_architecture_runs_the_amd64_image_emulated():
+    """The locks pin x86-64 wheels (tensorflow-cpu has no Linux arm64 wheel): an arm64 engine
+    (Apple silicon's Docker Desktop) is asked for linux/amd64; an x86-64 one for nothing."""
+    from ddsp_launch.adapters import docker_engine
+
+    assert docker_engine.emulated_platform("x86_64") is None and docker_engine.emulated_platform("amd64") is None
+    assert docker_engine.emulated_platform("aarch64") == docker_engine.emulated_platform("arm64") == "linux/amd64"

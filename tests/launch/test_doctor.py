@@ -58,3 +58,15 @@ def test_a_launch_runs_the_quick_checks_first(tmp_path):
     assert proc.returncode == 4
     assert "this machine is not ready" in proc.stderr and "no Application Default Credentials" in proc.stderr
     assert not (tmp_path / "home" / "runs").exists()  # nothing started, nothing recorded
+
+
+def test_doctor_says_what_this_machine_can_do(tmp_path):
+    """Without Docker: no Docker runs, and the process runtime only with the training stack here."""
+    import importlib.util
+
+    proc = ddsp_launch("doctor", env=no_machine(tmp_path), timeout=120)
+    out = proc.stdout.split("This machine can:")[1]
+    assert "prepare, train, transfer and export in Docker: no (the Docker engine is not running" in out
+    stack = importlib.util.find_spec("tensorflow") is not None
+    assert ("--target process): yes" in out) == stack
+    assert ("needs the training stack here" in out and "scripts/install.sh" in out) == (not stack)

@@ -3,6 +3,7 @@ scratch folder moved into place only on success, the tools' own flags passed on.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -125,3 +126,84 @@ def test_a_refusal_after_staging_leaves_nothing_behind(model, tmp_path):
     with pytest.raises(InputError):
         tools.plan("export", [str(model), "--statistics", str(private / "m.wav")], "img", host_uid=0, host_gid=0)
     assert set(Path(tempfile.gettempdir()).glob("ddsp-launch-in-*")) == before
+
+
+# ---- prepare and check of audio in the image (issue 23) -----------------------------------
+@pytest.fixture()
+def recordings(tmp_path):
+    rec = tmp_path / "recordings" / "cello"
+    (rec / "day2").mkdir(parents=True)
+    for name in ("a.wav", "b.flac", "day2/c.mp3"):
+        (rec / name).write_bytes(b"audio")
+    return rec
+
+
+def test_prepare_mounts_the_audio_read_only_and_builds_the_dataset_in_a_scratch_folder(recordings, tmp_path):
+    out = tmp_path / "datasets" / "cello"
+    tplan = tools.plan("prepare", [str(recordings), str(out), "--model", "vst"], "img", host_uid=1234, host_gid=99)
+    mounts = _mounts(tplan)
+    assert mounts["/in/0"].source == str(recordings) and mounts["/in/0"].read_only
+    [result] = tplan.results
+    assert mounts["/out/0"].source == str(result.scratch) and not mounts["/out/0"].read_only
+    assert result.scratch.parent == out.parent and not out.exists()  # nothing at the destination until it succeeds
+    assert tplan.plan.args == ("/in/0", "/out/0/cello", "--model", "vst")
+    argv = tplan.plan.argv()
+    assert argv[argv.index("img") + 1:][:2] == ["-m", "ddsp_launch.trainer.prepare"]
+    # what the tool prints and the manifest records: the user's paths, not the container's
+    env = dict(tplan.plan.env)
+    assert json.loads(env["DDSP_LAUNCH_SHOWN_PATHS"]) == {"/in/0": str(recordings), "/out/0/cello": str(out)}
+    tools.finish(tplan, succeeded=False)
+    assert sorted(p.name for p in out.parent.iterdir()) == []
+
+
+def test_a_glob_is_mounted_at_its_fixed_folder_and_keeps_its_pattern(recordings, tmp_path):
+    tplan = tools.plan("check", [f"{recordings}/**/*.mp3", "--strict"], "img", host_uid=1, host_gid=1)
+    assert _mounts(tplan)["/in/0"].source == str(recordings)
+    assert tplan.plan.args == ("/in/0/**/*.mp3", "--strict") and tplan.results == []
+
+
+def test_one_file_is_read_through_its_folder(recordings, tmp_path):
+    tplan = tools.plan("check", [str(recordings / "b.flac")], "img", host_uid=1, host_gid=1)
+    assert _mounts(tplan)["/in/0"].source == str(recordings) and tplan.plan.args == ("/in/0/b.flac",)
+
+
+def test_gs_audio_passes_through_with_the_credentials_mounted_read_only(tmp_path, monkeypatch):
+    key = tmp_path / "key.json"
+    key.write_text("{}")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    tplan = tools.plan("prepare", ["gs://my-bucket/cello", str(tmp_path / "ds")], "img", host_uid=1, host_gid=1)
+    assert tplan.plan.args[0] == "gs://my-bucket/cello"
+    [creds] = [m for m in tplan.plan.mounts if m.target.endswith("application_default_credentials.json")]
+    assert creds.source == str(key) and creds.read_only
+    tools.finish(tplan, succeeded=False)
+
+
+def test_prepare_refuses_a_taken_output_or_missing_audio_before_any_scratch_folder(recordings, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        tools.plan("prepare", [str(recordings), str(taken), "--overwrite"], "img", host_uid=1, host_gid=1)
+    with pytest.raises(InputError, match="does not exist"):
+        tools.plan("prepare", [str(tmp_path / "nope"), str(tmp_path / "ds")], "img", host_uid=1, host_gid=1)
+    with pytest.raises(InputError, match="No files match"):
+        tools.plan("check", [f"{recordings}/*.ogg"], "img", host_uid=1, host_gid=1)
+    with pytest.raises(InputError, match="inside"):
+        tools.plan("prepare", [str(recordings), str(recordings / "ds")], "img", host_uid=1, host_gid=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recordings", "taken"]
+
+
+def test_overwrite_replaces_an_old_dataset_only_when_the_new_one_is_complete(recordings, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    shard = "train.tfrecord-00000-of-00001"
+    (out / "manifest.json").write_text(json.dumps({"tool": "ddsp-launch 0.1.0", "shards": {"train": [shard]}}))
+    (out / shard).write_bytes(b"old")
+    tplan = tools.plan("prepare", [str(recordings), str(out), "--overwrite"], "img", host_uid=1, host_gid=1)
+    [result] = tplan.results
+    (result.scratch / "ds").mkdir()
+    (result.scratch / "ds" / "manifest.json").write_text('{"new": 1}')
+    tools.finish(tplan, succeeded=True)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"] and "new" in (out / "manifest.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "recordings"]  # no scratch, no old copy left

@@ -81,7 +81,7 @@ def act(spec: RunSpec, file_pattern: str, run: steps.Run) -> int:
     from ddsp_launch.runtime import local
 
     if spec.prepare_to:
-        steps.prepare(spec, run.say)
+        steps.prepare(spec, run.say, run.progress)
         file_pattern = datasets.pattern(spec.prepare_to)
     run.say(cost(spec))
     run.record["data_fingerprint"] = _fingerprint(spec.dataset)

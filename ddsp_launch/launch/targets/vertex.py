@@ -204,7 +204,7 @@ def act(spec: RunSpec, request: jobs.JobRequest, run: steps.Run) -> int:
     run.say(cost(spec))
     storage.check_buckets([data_uri(spec), spec.output], t.project, t.region, t.allow_cross_region, run.say)
     if not isinstance(spec.data, GcsUri):
-        steps.upload(steps.prepare(spec, run.say) if spec.prepare_to else spec.data, data_uri(spec), run)
+        steps.upload(steps.prepare(spec, run.say, run.progress) if spec.prepare_to else spec.data, data_uri(spec), run)
     request = _with_image(request, run)
     run.record["estimate"] = estimate(spec).record()
     run.record.update(request=request.checked_body(), kind=request.kind, attempts=[], data_uri=str(data_uri(spec)),

@@ -20,6 +20,7 @@ import os
 import sys
 
 from ddsp_launch.common import presets
+from ddsp_launch.trainer import tool_args
 from ddsp_launch.trainer.prepare.check import add_analysis_arguments, new_parser, options_from
 
 EXIT_USAGE = 2
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unreadable, silent or too-short files: stop before any work (fail) or leave them out (skip)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUTPUT_DIR once the new dataset is complete")
     p.add_argument("--no-statistics", action="store_true", help="skip dataset_statistics.json")
-    return p
+    return tool_args.where(p)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: no dataset was written; rerun the same command to start again", file=sys.stderr)
         return 130
     counts = manifest["counts"]
+    output = tool_args.shown(manifest["output"])  # the user's path, also when this ran in the image
     print(
-        f"dataset ready: {manifest['output']}\n"
+        f"dataset ready: {output}\n"
         f"  {counts['train_examples']} train / {counts['eval_examples']} eval examples from "
         f"{counts['sources_used']} files ({manifest['seconds']['input_audio']:.1f} s of audio; "
         f"{counts['sources_skipped']} skipped), f0 by {manifest['parameters']['f0_estimator']}\n"
-        f"  train with: --file_pattern '{os.path.join(manifest['output'], 'train.tfrecord*')}'"
+        f"  train with: --file_pattern '{os.path.join(output, 'train.tfrecord*')}'"
         + ("" if args.model == presets.DEFAULT else f" --model {args.model}")
     )
     return 0

@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA", help="a prepared dataset folder, or a folder, file, glob or gs:// prefix of audio")
     add_analysis_arguments(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    return p
+    from ddsp_launch.trainer import tool_args  # noqa: PLC0415 (argparse only; imports this module's parser lazily)
+
+    return tool_args.where(p)
 
 
 def stored_report(data: str) -> dict | None:

@@ -19,6 +19,7 @@ from ddsp_launch import __version__
 from ddsp_launch.common import destinations, gcs, health
 from ddsp_launch.common.errors import InputError, Interrupted, MissingDependencyError
 from ddsp_launch.common.model_files import STATISTICS
+from ddsp_launch.trainer import tool_args
 from ddsp_launch.trainer.prepare import features, health_stats, records, sources, windows
 from ddsp_launch.trainer.prepare import stats as dataset_stats
 
@@ -321,7 +322,7 @@ def _manifest(good, bad, per_source, writers, counts, options, f0_method, input_
         "version": 1,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "tool": f"ddsp-launch {__version__}",
-        "input": input_spec,
+        "input": tool_args.shown(input_spec),
         "parameters": {
             "preset": spec.preset.name,
             "sample_rate": features.SAMPLE_RATE,

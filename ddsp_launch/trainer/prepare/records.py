@@ -18,11 +18,10 @@ import numpy as np
 
 from ddsp_launch.common import destinations, presets, tfrecord
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.trainer import tool_args
+from ddsp_launch.common.model_files import STATISTICS  # one name for the file, shared with the tools
 
 EXAMPLES_PER_SHARD = 200  # about 100 MB of 4-second examples per shard
 MANIFEST = presets.MANIFEST
-STATISTICS = tool_args.STATISTICS  # one name for the file, shared with the tools
 
 
 def shard_count(n_examples: int, requested: int | None = None) -> int:

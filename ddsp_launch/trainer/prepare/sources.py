@@ -19,6 +19,7 @@ import soundfile as sf
 
 from ddsp_launch.common import audio, gcs
 from ddsp_launch.common.errors import InputError
+from ddsp_launch.trainer import tool_args
 from ddsp_launch.trainer.prepare import health_stats
 
 AUDIO_EXTENSIONS = audio.EXTENSIONS
@@ -87,7 +88,7 @@ def find_local(spec: str) -> list[Source]:
         if len(names) == 1 and Path(names[0]) == Path(spec):
             raise InputError(f"{spec} is not an audio file", f"supported formats are {', '.join(AUDIO_EXTENSIONS)}")
         raise _no_audio_error(spec, names)
-    return [Source(origin=n, path=Path(n)) for n in audio]
+    return [Source(origin=tool_args.shown(n), path=Path(n)) for n in audio]  # the user's path, also in the image
 
 
 def find_gcs(spec: str, cache_dir: Path, client_factory: Callable = gcs.make_client,
