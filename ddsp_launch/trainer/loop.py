@@ -22,13 +22,14 @@ import time
 from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets
-from ddsp_launch.common.paths import TRAIN_SPEED, data_cache
+from ddsp_launch.common.paths import EVAL_LOG, TRAIN_SPEED, data_cache
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.trainer import checkpoints
+from ddsp_launch.trainer import checkpoints, evaluation
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
 from ddsp_launch.trainer.ddsp_compat import import_ddsp
 from ddsp_launch.trainer.outputs import OutputDir, Uploader
 from ddsp_launch.trainer.config import TaskConfig
+from ddsp_launch.trainer.task import EVAL_METRIC
 
 log = logging.getLogger("ddsp_launch.trainer")
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -224,6 +225,13 @@ class Hypertune:
         if self._hpt is not None and math.isfinite(value):
             self._hpt.report_hyperparameter_tuning_metric(hyperparameter_metric_tag=self.tag, metric_value=value, global_step=step)
 
+    def note_stop(self, reason: str) -> None:
+        """Add why the run stopped to its last report (cloudml-hypertune writes its queue of
+        reports as JSON lines; extra keys are kept beside the metric)."""
+        if self._hpt is not None and self._hpt.metrics_queue:
+            self._hpt.metrics_queue[-1]["stop_reason"] = reason
+            self._hpt._dump_metrics_to_file()  # noqa: SLF001 - the package's own writer
+
 
 def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
@@ -294,6 +302,13 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         ddsp.training.train_util.write_gin_config(summaries.writer, str(ckpt_dir.local), step)
         ckpt_dir.sync(sorted(ckpt_dir.local.glob("operative_config-*.gin")))
     hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
+    held_out = _held_out(config, info, model, ckpt_dir, step)
+    if held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
+        print(f"error: --early_stop_patience and --hypertune_metric {EVAL_METRIC} need a held-out eval split "
+              f"({evaluation.eval_pattern(config.file_pattern)}); prepare the dataset with --eval-fraction 0.1", file=sys.stderr)
+        return _finish(2, uploader, stop)
+    eval_every = config.eval_every or config.steps_per_save
+    evaluated_at = None
 
     window = collections.deque(maxlen=config.early_stop_window)
     sums, count, tick, saved_at = collections.defaultdict(float), 0, time.perf_counter(), step
@@ -320,7 +335,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if step % config.steps_per_summary == 0:
             now = time.perf_counter()
             summaries.write(step, {k: v / count for k, v in sums.items()}, count / (now - tick), current_lr(trainer.optimizer))
-            hpt.report(mean, step)
+            if config.hypertune_metric != EVAL_METRIC:
+                hpt.report(mean, step)
             sums, count, tick = collections.defaultdict(float), 0, time.perf_counter()
         if config.early_stop_loss_value and len(window) == window.maxlen and mean <= config.early_stop_loss_value:
             reason = f"early stop: mean loss over {len(window)} steps {mean:.3f} <= {config.early_stop_loss_value}"
@@ -331,18 +347,100 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if step % config.steps_per_save == 0 and saver:
             saver.save(step)
             saved_at = step
+        if held_out is not None and step % eval_every == 0:
+            saved_at = held_out.evaluate(step, saver, saved_at, summaries, hpt)
+            evaluated_at = step
+            if held_out.exhausted:
+                reason = held_out.stop_reason()
+                break
     stop.in_loop = False
     if info.is_chief:
         _write_speed(ckpt_dir, first, step, config.batch_size)
     if saver and saved_at != step:
         saver.save(step)
-    if window and step % config.steps_per_summary:  # not reported at this step yet
+        saved_at = step
+    if held_out is not None and evaluated_at != step and not stop.signal and step > held_out.started_at:
+        held_out.evaluate(step, saver, saved_at, summaries, hpt)
+    if window and step % config.steps_per_summary and config.hypertune_metric != EVAL_METRIC:  # not reported at this step yet
         hpt.report(sum(window) / len(window), step)
+    hpt.note_stop(reason)
     where = f"checkpoint {ckpt_dir.destination}/{checkpoints.PREFIX}-{step}" if saver else "the chief saves checkpoints"
+    if held_out is not None and held_out.best.step is not None:
+        where += f"; best held-out checkpoint: step {held_out.best.step} ({checkpoints.BEST_DIR}/, {checkpoints.BEST_MARK})"
     say(f"{reason} at step {step}; {where}")
     if info.is_chief and paths.model not in (paths.checkpoints,):
         _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step)
     return _finish(code, uploader, stop)
+
+
+class HeldOut:
+    """Evaluation on the eval split (chief only), the best checkpoint and the patience count."""
+
+    def __init__(self, evaluator, ckpt_dir: OutputDir, patience: int, step: int):
+        self.evaluator = evaluator
+        self.ckpt_dir = ckpt_dir
+        self.patience = patience
+        self.started_at = step
+        self.best = checkpoints.Best(ckpt_dir)
+        # evaluations since the best, over this folder's earlier sessions (up to the resumed step)
+        earlier = [e for e in evaluation.read_log(ckpt_dir.local) if e["step"] <= step]
+        self.since_best = len([e for e in earlier if self.best.step is None or e["step"] > self.best.step])
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.patience) and self.since_best >= self.patience
+
+    def stop_reason(self) -> str:
+        return (f"early stop: the held-out spectral loss has not improved for {self.since_best} evaluations "
+                f"(--early_stop_patience {self.patience}; best {self.best.loss:.4f} at step {self.best.step})")
+
+    def evaluate(self, step: int, saver, saved_at: int, summaries: Summaries, hpt: Hypertune) -> int:
+        """Evaluate now; a new best is saved (if this step has no checkpoint yet) and kept. Returns saved_at."""
+        result = self.evaluator.run()
+        evaluation.write_summaries(summaries.writer, step, result)
+        if summaries.folder is not None:
+            summaries.folder.sync()
+        improved = self.best.improves(result)
+        if improved and saver is not None:
+            if saved_at != step:
+                saver.save(step)
+                saved_at = step
+            self.best.keep(step, result)
+            self.since_best = 0
+        else:
+            self.since_best += 1
+        path = evaluation.append_log(self.ckpt_dir.local, step, result)
+        self.ckpt_dir.sync([path])
+        say(f"eval at step {step}: {evaluation.describe(result)}"
+            + ("  (best so far)" if improved else f"  (best: step {self.best.step}, {self.since_best} evaluation(s) since)"))
+        if hpt.tag == EVAL_METRIC:
+            hpt.report(result["spectral_loss"], step)
+        return saved_at
+
+
+def _held_out(config: TaskConfig, info: ClusterInfo, model, ckpt_dir: OutputDir, step: int) -> HeldOut | None:
+    """The run's held-out evaluation, or None (with a message saying why) when it is off."""
+    if not info.is_chief:
+        return None
+    pattern = evaluation.eval_pattern(config.file_pattern)
+    if gcs.is_gcs(pattern):
+        try:
+            local = stage_data(pattern, data_cache())
+        except gcs.NothingThere:
+            local = None
+    else:
+        local = pattern if evaluation.local_eval_files(pattern) else None
+    if local is None:
+        say(evaluation.NO_EVAL_SPLIT.format(where=pattern))
+        return None
+    if info.multi_worker and config.early_stop_patience:
+        raise gcs.InputError("--early_stop_patience works in single-machine runs only (the chief alone evaluates)",
+                             "leave it out for multi-worker runs; the chief still evaluates and keeps the best checkpoint")
+    evaluator = evaluation.Evaluator(model, local, config.batch_size, config.eval_examples, config.model)
+    every = f"every {config.eval_every} steps" if config.eval_every else "at each checkpoint"
+    say(f"held-out evaluation {every} on up to {config.eval_examples} examples of {pattern} "
+        f"(f0 of the resynthesis by {evaluator.estimator_name}); results in {ckpt_dir.destination}/{EVAL_LOG}")
+    return HeldOut(evaluator, ckpt_dir, config.early_stop_patience, step)
 
 
 def _fetch_operative_configs(folder: OutputDir) -> None:
