@@ -82,11 +82,12 @@ def f0_error(batch_f0_hz, batch_conf, audio_gen, preset, estimate) -> tuple[list
 
 
 class Evaluator:
-    """Evaluates a model on up to ``max_examples`` held-out examples (always the same ones, in order)."""
+    """Evaluates a model on up to ``max_examples`` held-out examples (always the same ones, in
+    order), eagerly after reseeding TensorFlow's random numbers: a model that has not changed
+    scores the same (what --early_stop_patience compares)."""
 
-    def __init__(self, model, pattern: str, batch_size: int, max_examples: int, preset_name: str):
+    def __init__(self, model, pattern: str, batch_size: int, max_examples: int, preset_name: str, seed: int = 0):
         import ddsp.training  # noqa: PLC0415
-        import tensorflow as tf  # noqa: PLC0415
 
         self.model = model
         self.pattern = pattern
@@ -94,7 +95,10 @@ class Evaluator:
         provider = ddsp.training.data.TFRecordProvider(file_pattern=pattern)  # gin supplies the preset's frame rate
         self.dataset = provider.get_dataset(shuffle=False).take(max_examples).batch(batch_size).cache()
         self.estimator_name, self.estimate = f0_estimator()
-        self._forward = tf.function(lambda batch: model.get_audio_from_outputs(model(batch, training=False)))
+        self.seed = seed
+
+    def _forward(self, batch):
+        return self.model.get_audio_from_outputs(self.model(dict(batch), training=False))
 
     def losses(self, batch, audio_gen) -> dict[str, float]:
         """The model's own loss objects on the held-out audio and its resynthesis."""
@@ -118,9 +122,12 @@ class Evaluator:
             absl.setLevel(level)
 
     def _run(self) -> dict:
+        import tensorflow as tf  # noqa: PLC0415
         from ddsp.training import metrics  # noqa: PLC0415
 
         t0 = time.perf_counter()
+        # the same noise (ddsp's noise synthesiser draws it each call) at every evaluation: equal weights, equal loss
+        tf.random.set_seed(self.seed)
         loudness = metrics.LoudnessMetrics(sample_rate=SAMPLE_RATE, frame_rate=self.preset.frame_rate)
         sums: dict[str, float] = {}
         n, dists, outliers, trackable = 0, [], 0, 0

@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets
+from ddsp_launch.common.model_files import MODEL_INFO, STATISTICS_NAMES
 from ddsp_launch.common.paths import EVAL_LOG, TRAIN_SPEED, data_cache
+from ddsp_launch.common.paths import join as paths_join
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints, evaluation
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
@@ -301,6 +303,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     if info.is_chief:
         ddsp.training.train_util.write_gin_config(summaries.writer, str(ckpt_dir.local), step)
         ckpt_dir.sync(sorted(ckpt_dir.local.glob("operative_config-*.gin")))
+        _self_contained(config, ckpt_dir)
     hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
     held_out = _held_out(config, info, model, ckpt_dir, step)
     if held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
@@ -436,11 +439,51 @@ def _held_out(config: TaskConfig, info: ClusterInfo, model, ckpt_dir: OutputDir,
     if info.multi_worker and config.early_stop_patience:
         raise gcs.InputError("--early_stop_patience works in single-machine runs only (the chief alone evaluates)",
                              "leave it out for multi-worker runs; the chief still evaluates and keeps the best checkpoint")
-    evaluator = evaluation.Evaluator(model, local, config.batch_size, config.eval_examples, config.model)
+    evaluator = evaluation.Evaluator(model, local, config.batch_size, config.eval_examples, config.model, config.seed)
     every = f"every {config.eval_every} steps" if config.eval_every else "at each checkpoint"
     say(f"held-out evaluation {every} on up to {config.eval_examples} examples of {pattern} "
         f"(f0 of the resynthesis by {evaluator.estimator_name}); results in {ckpt_dir.destination}/{EVAL_LOG}")
     return HeldOut(evaluator, ckpt_dir, config.early_stop_patience, step)
+
+
+def _self_contained(config: TaskConfig, ckpt_dir: OutputDir) -> None:
+    """Make the model folder self-contained: the dataset statistics (transfer and export need
+    them) copied from the training data's folder, and model.json (the preset, its frame rate).
+    Statistics already there are kept (never replaced by another dataset's), with a warning."""
+    preset = presets.get(config.model)
+    info = {"model": preset.name, "frame_rate": preset.frame_rate, "padding": preset.padding,
+            "gin_file": list(config.gin_file), "file_pattern": config.file_pattern}
+    info_path = ckpt_dir.local / MODEL_INFO
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    copies = [info_path]
+    data_folder = config.file_pattern.rsplit("/", 1)[0] if "/" in config.file_pattern else "."
+    for name in STATISTICS_NAMES:
+        target = ckpt_dir.local / name
+        source = gcs_stats = None
+        if gcs.is_gcs(data_folder):
+            gcs_stats = gcs.GcsUri.parse(paths_join(data_folder, name))
+        elif (Path(data_folder).expanduser() / name).is_file():
+            source = Path(data_folder).expanduser() / name
+        else:
+            continue
+        try:
+            staged = target.with_name(f".{name}.part")
+            if gcs_stats is not None:
+                gcs.download(gcs_stats, staged, gcs.make_client())
+            else:
+                shutil.copyfile(source, staged)
+        except (gcs.StorageError, gcs.NothingThere, OSError):
+            Path(target.with_name(f".{name}.part")).unlink(missing_ok=True)
+            continue
+        if target.is_file() and target.read_bytes() != staged.read_bytes():
+            staged.unlink()
+            log.warning("%s holds other dataset statistics than %s/%s: kept as they are", target, data_folder, name)
+        else:
+            os.replace(staged, target)
+            copies.append(target)
+            say(f"copied the dataset statistics {data_folder}/{name} beside the checkpoints")
+        break
+    ckpt_dir.sync(copies)
 
 
 def _fetch_operative_configs(folder: OutputDir) -> None:

@@ -202,7 +202,7 @@ def _check_eval_split(args) -> None:
                              (f"--hypertune_metric {EVAL_METRIC}", args.hypertune_metric == EVAL_METRIC)) if on]
     pattern = evaluation.eval_pattern(args.file_pattern)
     if wants and not gcs.is_gcs(pattern) and not evaluation.local_eval_files(pattern):
-        raise TaskError(f"{' and '.join(wants)} need a held-out eval split, and there is none beside the training data ({pattern})",
+        raise TaskError(f"{' and '.join(wants)} need{'s' if len(wants) == 1 else ''} a held-out eval split, and there is none beside the training data ({pattern})",
                         "prepare the dataset with one: ddsp-launch prepare AUDIO DATASET --eval-fraction 0.1")
 
 

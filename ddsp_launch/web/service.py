@@ -244,12 +244,13 @@ class Service:
         return True
 
     def model_zip(self, run_id: str) -> Path:
-        """A zip of the newest complete checkpoint, its operative config and the dataset statistics."""
+        """A zip of the best checkpoint by held-out loss (else the newest complete one), its operative
+        config and the dataset statistics."""
         record = records.load(check_id(run_id))
         output = record.get("output") or ""
         if gcs.is_gcs(output):
             raise NotReady("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
-        model = model_files.newest_in(Path(output)) if Path(output).is_dir() else None
+        model = model_files.choose_in(Path(output)) if Path(output).is_dir() else None
         if model is None:
             raise NotReady("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
         files = [Path(output) / n for n in model.names]
