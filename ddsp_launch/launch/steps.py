@@ -13,6 +13,7 @@ from ddsp_launch.launch import records
 from ddsp_launch.spec import RunSpec
 
 Say = Callable[[str], None]
+EVAL_FRACTION = 0.1  # held out by the launcher's prepare step: the trainer evaluates on it (trainer/evaluation.py)
 
 
 @dataclass
@@ -30,7 +31,8 @@ class Run:
 
 
 def prepare(spec: RunSpec, say: Say) -> Path:
-    """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), here."""
+    """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), here,
+    holding out an eval split (EVAL_FRACTION of the audio's chunks, when there are two or more)."""
     from ddsp_launch.runtime import process
 
     target = spec.prepare_to
@@ -39,7 +41,8 @@ def prepare(spec: RunSpec, say: Say) -> Path:
         return target
     process.require_trainer_stack("preparing audio")
     say(f"preparing {spec.data} -> {target}")
-    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target), "--model", spec.params.model])
+    code = process.run_module("ddsp_launch.trainer.prepare", [str(spec.data), str(target), "--model", spec.params.model,
+                                                                "--eval-fraction", str(EVAL_FRACTION)])
     if code != 0:
         raise InputError(f"preparing {spec.data} failed (exit {code})", "see the messages above")
     return target

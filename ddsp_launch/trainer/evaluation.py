@@ -31,7 +31,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ddsp_launch.common import gcs, presets
+from ddsp_launch.common import eval_log, gcs, presets
 from ddsp_launch.common.paths import EVAL_LOG
 
 SAMPLE_RATE = 16000
@@ -173,18 +173,8 @@ def append_log(folder: Path, step: int, result: dict) -> Path:
 
 
 def read_log(folder: Path) -> list[dict]:
-    """eval.jsonl's entries (a line cut short by a crash is skipped)."""
-    path = folder / EVAL_LOG
-    out = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict) and isinstance(entry.get("step"), int):
-                out.append(entry)
-    return out
+    """eval.jsonl's entries (common/eval_log.py: one reader for the trainer and the host)."""
+    return eval_log.entries(folder)
 
 
 def describe(result: dict) -> str:

@@ -351,7 +351,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
             saver.save(step)
             saved_at = step
         if held_out is not None and step % eval_every == 0:
-            saved_at = held_out.evaluate(step, saver, saved_at, summaries, hpt)
+            saved_at = held_out.evaluate(step, saver, saved_at, summaries, hpt, train_loss=mean)
             evaluated_at = step
             if held_out.exhausted:
                 reason = held_out.stop_reason()
@@ -363,7 +363,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         saver.save(step)
         saved_at = step
     if held_out is not None and evaluated_at != step and not stop.signal and step > held_out.started_at:
-        held_out.evaluate(step, saver, saved_at, summaries, hpt)
+        held_out.evaluate(step, saver, saved_at, summaries, hpt, train_loss=sum(window) / len(window) if window else None)
     if window and step % config.steps_per_summary and config.hypertune_metric != EVAL_METRIC:  # not reported at this step yet
         hpt.report(sum(window) / len(window), step)
     hpt.note_stop(reason)
@@ -397,9 +397,12 @@ class HeldOut:
         return (f"early stop: the held-out spectral loss has not improved for {self.since_best} evaluations "
                 f"(--early_stop_patience {self.patience}; best {self.best.loss:.4f} at step {self.best.step})")
 
-    def evaluate(self, step: int, saver, saved_at: int, summaries: Summaries, hpt: Hypertune) -> int:
-        """Evaluate now; a new best is saved (if this step has no checkpoint yet) and kept. Returns saved_at."""
+    def evaluate(self, step: int, saver, saved_at: int, summaries: Summaries, hpt: Hypertune, train_loss: float | None = None) -> int:
+        """Evaluate now; a new best is saved (if this step has no checkpoint yet) and kept. Returns saved_at.
+        ``train_loss`` (the windowed training loss) goes into eval.jsonl beside the held-out figures."""
         result = self.evaluator.run()
+        if train_loss is not None:
+            result["train_loss"] = train_loss
         evaluation.write_summaries(summaries.writer, step, result)
         if summaries.folder is not None:
             summaries.folder.sync()

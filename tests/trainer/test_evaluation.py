@@ -180,3 +180,30 @@ def test_the_metrics_agree_with_ddsps_own_code_on_the_same_batch(plateau):
         cents.append(np.mean(np.abs(1200 * np.log2(gen[voiced] / gt[voiced]))))
     assert result["f0_outlier_ratio"] == 0.0
     assert result["f0_cents"] == pytest.approx(float(np.mean(cents)), rel=1e-3)
+
+
+def test_runs_show_and_the_run_page_show_the_eval_curve_and_the_best(plateau, tmp_path):
+    """A run record whose output is the trained folder: `runs show` adds its evaluations and best
+    checkpoint (JSON on stdout, a table on stderr); the web page's status carries the eval curve."""
+    run, _, _ = plateau
+    home = tmp_path / "home"
+    env = {"DDSP_LAUNCH_HOME": str(home)}
+    record = {"id": "20261208-000000-process-abcd", "target": "process", "state": "finished", "output": str(run),
+              "settings": {"num_steps": 20}}
+    (home / "runs").mkdir(parents=True, mode=0o700)
+    home.chmod(0o700)
+    (home / "runs" / f"{record['id']}.json").write_text(json.dumps(record))
+    (home / "runs" / f"{record['id']}.json").chmod(0o600)
+    shown = ddsp_launch("runs", "show", record["id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    evaluations = json.loads(shown.stdout)["evaluations"]
+    assert [e["step"] for e in evaluations["eval_log"]] == [2, 4, 6, 8] and evaluations["best"]["step"] == 4
+    table = [line for line in shown.stderr.splitlines() if line.strip()[:1].isdigit()]
+    assert len(table) == 4 and table[1].rstrip().endswith("<- best") and "<- best" not in table[0] + table[2] + table[3]
+    assert f"best checkpoint: step 4 ({run}/best/ckpt-4)" in shown.stderr
+
+    from ddsp_launch.web import service
+
+    page = service.held_out(str(run))
+    assert [s for s, _ in page["evals"]] == [2, 4, 6, 8] and page["best_step"] == 4
+    assert service.held_out(str(tmp_path)) == {"evals": [], "best_step": None}
