@@ -207,3 +207,15 @@ def test_runs_show_and_the_run_page_show_the_eval_curve_and_the_best(plateau, tm
     page = service.held_out(str(run))
     assert [s for s, _ in page["evals"]] == [2, 4, 6, 8] and page["best_step"] == 4
     assert service.held_out(str(tmp_path)) == {"evals": [], "best_step": None}
+
+
+def test_the_quality_bench_runs_on_a_tiny_budget(held_out_dataset, tmp_path):
+    """bench/quality.py (the 15-minute figures) end to end, on two steps: it prints each evaluation and the best step."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, str(root / "bench" / "quality.py"), "--dataset", str(held_out_dataset),
+                           "--save-dir", str(tmp_path / "run"), "--max-steps", "2", "--eval-every", "2", "--eval-examples", "1",
+                           "--batch-size", "1", "--minutes", "10"], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert re.search(r"eval at step 2: spectral_loss [\d.]+  f0 [\d.]+ cents", proc.stdout), proc.stdout
+    assert re.search(r"^best step: 2 \(held-out spectral loss [\d.]+, f0 [\d.]+ cents, loudness [\d.]+ dB; best/ckpt-2\)$",
+                     proc.stdout, re.M), proc.stdout
