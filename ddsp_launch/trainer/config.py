@@ -12,6 +12,7 @@ import dataclasses
 from ddsp_launch.common import presets
 
 DEFAULT_GIN_FILES = presets.SOLO.gin_files  # ("models/solo_instrument.gin", "datasets/tfrecord.gin")
+EVAL_METRIC = "EvalLoss"  # --hypertune_metric that reports the held-out spectral loss at each evaluation
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,8 +30,7 @@ from ddsp_launch.trainer import checkpoints, evaluation
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
 from ddsp_launch.trainer.ddsp_compat import import_ddsp
 from ddsp_launch.trainer.outputs import OutputDir, Uploader
-from ddsp_launch.trainer.config import TaskConfig
-from ddsp_launch.trainer.task import EVAL_METRIC
+from ddsp_launch.trainer.config import EVAL_METRIC, TaskConfig
 
 log = logging.getLogger("ddsp_launch.trainer")
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -372,7 +371,9 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         where += f"; best held-out checkpoint: step {held_out.best.step} ({checkpoints.BEST_DIR}/, {checkpoints.BEST_MARK})"
     say(f"{reason} at step {step}; {where}")
     if info.is_chief and paths.model not in (paths.checkpoints,):
-        _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step)
+        best = held_out.best.step if held_out is not None else None  # the best by held-out loss, else the final checkpoint
+        _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step if best is None else best,
+                      ckpt_dir.local / checkpoints.BEST_DIR if best is not None else None)
     return _finish(code, uploader, stop)
 
 
@@ -496,11 +497,13 @@ def _fetch_operative_configs(folder: OutputDir) -> None:
         gcs.download(gcs.GcsUri(folder.remote.bucket, name), target, client)
 
 
-def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int) -> None:
-    """Copy the final checkpoint and operative config to AIP_MODEL_DIR."""
+def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int, where: Path | None = None) -> None:
+    """Copy a checkpoint (the final one, or the best from ``where``), the operative config and the
+    model folder's own files (statistics, model.json, best.json) to AIP_MODEL_DIR."""
     import shutil  # noqa: PLC0415
 
-    files = [*ckpt_dir.local.glob(f"{checkpoints.PREFIX}-{step}.*"), *ckpt_dir.local.glob("operative_config-*.gin")]
+    extra = [ckpt_dir.local / n for n in (*STATISTICS_NAMES, MODEL_INFO, checkpoints.BEST_MARK) if (ckpt_dir.local / n).is_file()]
+    files = [*(where or ckpt_dir.local).glob(f"{checkpoints.PREFIX}-{step}.*"), *ckpt_dir.local.glob("operative_config-*.gin"), *extra]
     copies = []
     for f in files:
         shutil.copy2(f, model_dir.local / f.name)

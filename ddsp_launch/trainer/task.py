@@ -27,10 +27,9 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
-from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
+from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, EVAL_METRIC, TaskConfig, default
 
 EXIT_BAD_INPUT = 2
-EVAL_METRIC = "EvalLoss"  # --hypertune_metric that reports the held-out spectral loss
 
 
 def _seed(text: str) -> int:
