@@ -133,6 +133,8 @@ class Best:
             raise FileNotFoundError(f"no checkpoint {PREFIX}-{step} in {self.folder.local} to keep as the best")
         self.dir.mkdir(exist_ok=True)
         old = [p for p in self.dir.iterdir() if not p.name.startswith(f"{PREFIX}-{step}.")]
+        # a remote best of an earlier session (not staged here): its names, from the mark
+        earlier = [f"{PREFIX}-{self.step}.index", f"{PREFIX}-{self.step}.data-00000-of-00001"] if self.step not in (None, step) else []
         kept = []
         for f in files:  # data first, index last: a best/ index means a complete checkpoint
             target = self.dir / f.name
@@ -152,4 +154,4 @@ class Best:
         self.folder.sync([mark])
         for p in old:
             p.unlink(missing_ok=True)
-        self.folder.delete_remote([f"{BEST_DIR}/{p.name}" for p in old])
+        self.folder.delete_remote(sorted({f"{BEST_DIR}/{n}" for n in [p.name for p in old] + earlier}))

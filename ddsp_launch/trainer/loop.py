@@ -266,7 +266,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     restore_dir = ckpt_dir if paths.restore == paths.checkpoints else OutputDir(paths.restore, uploader, staging / "restore")
     found = checkpoints.find_restorable(restore_dir)
     if restore_dir.remote is not None:
-        _fetch_operative_configs(restore_dir)
+        _fetch_operative_configs(restore_dir, resumes_here=restore_dir is ckpt_dir)
     local_pattern = stage_data(config.file_pattern, data_cache())
     try:
         check_records_preset(local_pattern, config.model)
@@ -490,9 +490,14 @@ def _self_contained(config: TaskConfig, ckpt_dir: OutputDir) -> None:
     ckpt_dir.sync(copies)
 
 
-def _fetch_operative_configs(folder: OutputDir) -> None:
+def _fetch_operative_configs(folder: OutputDir, resumes_here: bool = False) -> None:
+    """The remote run's operative configs; when it resumes into the same folder, also its
+    eval.jsonl and best.json (small), so the best and the patience count carry on."""
     client = gcs.make_client()
     names = gcs.list_objects(folder.remote.child("operative_config-*.gin"), client)
+    if resumes_here:
+        names += [n for mark in (EVAL_LOG, checkpoints.BEST_MARK) for n in gcs.list_objects(folder.remote.child(mark), client)
+                  if n == folder.remote.child(mark).path]
     for name, target in zip(names, gcs.local_paths(folder.remote.bucket, names, folder.remote.folder, folder.local)):
         gcs.download(gcs.GcsUri(folder.remote.bucket, name), target, client)
 
