@@ -29,7 +29,7 @@ class TaskConfig:
     early_stop_loss_value: float = 0.0
     early_stop_window: int = 100
     eval_every: int = 0  # held-out evaluation every N steps (0: at each checkpoint); needs the dataset's eval split
-    eval_examples: int = 16  # held-out examples per evaluation (the first ones of the eval split, always the same)
+    eval_examples: int = 8  # held-out examples per evaluation (evenly spaced over the eval split, always the same)
     early_stop_patience: int = 0  # stop after N evaluations without a better held-out loss (0: never)
     hypertune: bool = False
     hypertune_metric: str = "Loss"

@@ -82,8 +82,8 @@ def f0_error(batch_f0_hz, batch_conf, audio_gen, preset, estimate) -> tuple[list
 
 
 class Evaluator:
-    """Evaluates a model on up to ``max_examples`` held-out examples (always the same ones, in
-    order), eagerly after reseeding TensorFlow's random numbers: a model that has not changed
+    """Evaluates a model on up to ``max_examples`` held-out examples, evenly spaced over the eval
+    split (always the same ones), eagerly after reseeding TensorFlow's random numbers: a model that has not changed
     scores the same (what --early_stop_patience compares)."""
 
     def __init__(self, model, pattern: str, batch_size: int, max_examples: int, preset_name: str, seed: int = 0):
@@ -92,8 +92,13 @@ class Evaluator:
         self.model = model
         self.pattern = pattern
         self.preset = presets.get(preset_name)
+        import tensorflow as tf  # noqa: PLC0415
+
         provider = ddsp.training.data.TFRecordProvider(file_pattern=pattern)  # gin supplies the preset's frame rate
-        self.dataset = provider.get_dataset(shuffle=False).take(max_examples).batch(batch_size).cache()
+        self.total = sum(1 for _ in tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(pattern))))
+        stride = max(1, self.total // max_examples)  # spread over the split (its chunks), not the first few seconds
+        picked = provider.get_dataset(shuffle=False).enumerate().filter(lambda i, _: i % stride == 0).map(lambda _, ex: ex)
+        self.dataset = picked.take(max_examples).batch(batch_size).cache()
         self.estimator_name, self.estimate = f0_estimator()
         self.seed = seed
 

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on the dataset's eval split (eval.tfrecord* beside the training records, made by prepare "
                         "--eval-fraction) every N steps (default 0: at each checkpoint); writes eval.jsonl and eval/ summaries")
     p.add_argument("--eval_examples", type=_positive(int), default=default("eval_examples"),
-                   help="held-out examples per evaluation (default %(default)s; pitch tracking of the resynthesis costs ~2 s each on a CPU)")
+                   help="held-out examples per evaluation, evenly spaced over the eval split (default %(default)s; pitch tracking of the resynthesis costs ~2 s each on a CPU)")
     p.add_argument("--early_stop_patience", type=_count, default=default("early_stop_patience"),
                    help="stop when the held-out spectral loss has not improved for N evaluations (0: never; needs an eval split)")
     p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=default("hypertune"),
