@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from ddsp_launch.common.model_files import BEST_MARK
-from ddsp_launch.common.paths import EVAL_LOG
+from ddsp_launch.common.paths import EVAL_LOG, RUN_END
 
 
 def entries(folder: Path) -> list[dict]:
@@ -41,6 +41,15 @@ def best(folder: Path) -> dict | None:
         if isinstance(entry, dict) and isinstance(entry.get("step"), int):
             return entry
     return None
+
+
+def run_end(folder: Path) -> dict | None:
+    """run_end.json of a local run folder ({step, reason, exit_code, best_step}), or None."""
+    try:
+        entry = json.loads((folder / RUN_END).read_text())
+    except (OSError, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def _num(value, spec: str) -> str:

@@ -25,6 +25,7 @@ VERTEX_LOGS = "logs"  # what Vertex AI sets AIP_TENSORBOARD_LOG_DIR to, below ba
 UPLOADED_DATASET = "dataset"  # a Vertex AI run's dataset, uploaded from this machine
 TRAIN_SPEED = "train_speed.json"  # beside the checkpoints: the steps/s the trainer measured (launch/probe.py reads it)
 EVAL_LOG = "eval.jsonl"  # beside the checkpoints: one line per held-out evaluation (trainer/evaluation.py)
+RUN_END = "run_end.json"  # beside the checkpoints: how the trainer's last session ended (step, reason, best step)
 
 
 def join(base: str, *parts: str) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets
 from ddsp_launch.common.model_files import MODEL_INFO, STATISTICS_NAMES
-from ddsp_launch.common.paths import EVAL_LOG, TRAIN_SPEED, data_cache
+from ddsp_launch.common.paths import EVAL_LOG, RUN_END, TRAIN_SPEED, data_cache
 from ddsp_launch.common.paths import join as paths_join
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.trainer import checkpoints, evaluation
@@ -303,6 +303,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         ddsp.training.train_util.write_gin_config(summaries.writer, str(ckpt_dir.local), step)
         ckpt_dir.sync(sorted(ckpt_dir.local.glob("operative_config-*.gin")))
         _self_contained(config, ckpt_dir)
+        (ckpt_dir.local / RUN_END).unlink(missing_ok=True)  # an earlier session's: this one writes its own at the end
     hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
     held_out = _held_out(config, info, model, ckpt_dir, step)
     if held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
@@ -326,6 +327,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if not math.isfinite(total):
             print(f"error: the loss became {total} at step {step}; lower --learning_rate. "
                   f"The last good checkpoint (step {saved_at}) is kept.", file=sys.stderr)
+            if info.is_chief:
+                _write_end(ckpt_dir, step, f"the loss became {total}", EXIT_FAILED, held_out.best.step if held_out else None)
             return _finish(EXIT_FAILED, uploader, stop)
         window.append(total)
         for k, v in losses.items():
@@ -370,6 +373,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     if held_out is not None and held_out.best.step is not None:
         where += f"; best held-out checkpoint: step {held_out.best.step} ({checkpoints.BEST_DIR}/, {checkpoints.BEST_MARK})"
     say(f"{reason} at step {step}; {where}")
+    if info.is_chief:
+        _write_end(ckpt_dir, step, reason, code, held_out.best.step if held_out is not None else None)
     if info.is_chief and paths.model not in (paths.checkpoints,):
         best = held_out.best.step if held_out is not None else None  # the best by held-out loss, else the final checkpoint
         _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step if best is None else best,
@@ -514,6 +519,13 @@ def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int, where: P
         shutil.copy2(f, model_dir.local / f.name)
         copies.append(model_dir.local / f.name)
     model_dir.sync(sorted(copies, key=lambda p: p.suffix == ".index"))
+
+
+def _write_end(folder: OutputDir, step: int, reason: str, code: int, best_step: int | None) -> None:
+    """run_end.json beside the checkpoints: why this session stopped (the launcher puts it in the run record)."""
+    path = folder.local / RUN_END
+    path.write_text(json.dumps({"step": step, "reason": reason, "exit_code": code, "best_step": best_step}) + "\n")
+    folder.sync([path])
 
 
 def _write_speed(folder: OutputDir, first: tuple[int, float] | None, step: int, batch_size: int) -> None:

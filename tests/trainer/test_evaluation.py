@@ -90,6 +90,9 @@ def test_early_stop_on_a_held_out_plateau_and_not_before(plateau):
     assert [float(r["EvalLoss"]) for r in reports] == pytest.approx([entries[6], entries[8]], rel=1e-5)
     assert reports[-1]["stop_reason"].startswith("early stop: the held-out spectral loss has not improved")
     assert [int(json.loads(line)["global_step"]) for line in learning.metrics.splitlines()] == [2, 4]
+    end = json.loads((run / "run_end.json").read_text())  # what the launcher puts in the run record
+    assert end["step"] == 8 and end["best_step"] == 4 and end["exit_code"] == 0
+    assert end["reason"].startswith("early stop: the held-out spectral loss has not improved for 2 evaluations")
 
 
 def test_the_best_checkpoint_survives_rotation_and_the_tools_take_it(plateau, example_audio, tmp_path):
