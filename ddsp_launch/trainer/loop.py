@@ -306,7 +306,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         (ckpt_dir.local / RUN_END).unlink(missing_ok=True)  # an earlier session's: this one writes its own at the end
     hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
     held_out = _held_out(config, info, model, ckpt_dir, step)
-    if held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
+    if info.is_chief and held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
         print(f"error: --early_stop_patience and --hypertune_metric {EVAL_METRIC} need a held-out eval split "
               f"({evaluation.eval_pattern(config.file_pattern)}); prepare the dataset with --eval-fraction 0.1", file=sys.stderr)
         return _finish(2, uploader, stop)
