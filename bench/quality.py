@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +33,9 @@ from common import ROOT, example_audio
 sys.path.insert(0, str(ROOT))
 
 from ddsp_launch.common import eval_log  # noqa: E402
+
+
+EOF = object()  # the end of the trainer's output
 
 
 def prepare(out: Path) -> Path:
@@ -48,29 +53,31 @@ def train(dataset: Path, save_dir: Path, args) -> tuple[int, float, str]:
            "--audio_summaries=false"]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    lines: queue.Queue = queue.Queue()
+    def pump():
+        for text in proc.stdout:
+            lines.put(text.rstrip("\n"))
+        lines.put(EOF)
+
+    threading.Thread(target=pump, daemon=True).start()
     deadline = t0 + 60 * args.minutes
-    last = ""
-    stopping = False
-    os.set_blocking(proc.stdout.fileno(), False)
-    buffer = ""
-    while proc.poll() is None:
-        chunk = proc.stdout.read() or ""
-        buffer += chunk
-        *lines, buffer = buffer.split("\n")
-        for line in lines:
-            last = line or last
+    last, stopping = "", False
+    while True:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            line = ""
+        if line is EOF:
+            break
+        if line:
+            last = line
             if line.startswith(("eval at step", "training steps", "step ")):
                 print(f"[{time.monotonic() - t0:6.0f} s] {line}", flush=True)
         if not stopping and time.monotonic() > deadline:
             print(f"[{time.monotonic() - t0:6.0f} s] budget of {args.minutes:g} min reached: stopping the trainer (SIGINT)", flush=True)
             proc.send_signal(signal.SIGINT)
             stopping = True
-        time.sleep(0.5)
-    rest = buffer + (proc.stdout.read() or "")
-    for line in rest.splitlines():
-        last = line or last
-        if line.startswith("eval at step"):
-            print(f"[{time.monotonic() - t0:6.0f} s] {line}", flush=True)
+    proc.wait()
     return proc.returncode, time.monotonic() - t0, last
 
 
