@@ -184,9 +184,10 @@ def test_the_metrics_agree_with_ddsps_own_code_on_the_same_batch(plateau):
     assert result["f0_cents"] == pytest.approx(float(np.mean(cents)), rel=1e-3)
 
 
-def test_runs_show_and_the_run_page_show_the_eval_curve_and_the_best(plateau, tmp_path):
+def test_runs_show_and_the_run_page_show_the_eval_curve_and_the_best(plateau, tmp_path, monkeypatch):
     """A run record whose output is the trained folder: `runs show` adds its evaluations and best
-    checkpoint (JSON on stdout, a table on stderr); the web page's status carries the eval curve."""
+    checkpoint (JSON on stdout, a table on stderr); the web page's status carries the eval curve,
+    and its model zip holds the best checkpoint."""
     run, _, _ = plateau
     home = tmp_path / "home"
     env = {"DDSP_LAUNCH_HOME": str(home)}
@@ -209,6 +210,15 @@ def test_runs_show_and_the_run_page_show_the_eval_curve_and_the_best(plateau, tm
     page = service.held_out(str(run))
     assert [s for s, _ in page["evals"]] == [2, 4, 6, 8] and page["best_step"] == 4
     assert service.held_out(str(tmp_path)) == {"evals": [], "best_step": None}
+    monkeypatch.setenv("DDSP_LAUNCH_HOME", str(home))
+    (tmp_path / "ws").mkdir()
+    status = service.Service(tmp_path / "ws").status(record["id"])
+    assert status["best_step"] == 4 and [s for s, _ in status["evals"]] == [2, 4, 6, 8]
+    import zipfile
+
+    with zipfile.ZipFile(service.Service(tmp_path / "ws").model_zip(record["id"])) as z:
+        names = sorted(n.split("/", 1)[1] for n in z.namelist())
+    assert names == ["ckpt-4.data-00000-of-00001", "ckpt-4.index", "dataset_statistics.json", "operative_config-4.gin"]
 
 
 def test_the_quality_bench_runs_on_a_tiny_budget(held_out_dataset, tmp_path):
