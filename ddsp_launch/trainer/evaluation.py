@@ -69,10 +69,10 @@ def f0_error(batch_f0_hz, batch_conf, audio_gen, preset, estimate) -> tuple[list
 
     dists, outliers = [], 0
     for i in range(int(audio_gen.shape[0])):
-        f0_gen, _ = estimate(np.asarray(audio_gen[i], np.float32), preset)
         f0_gt, conf_gt = np.asarray(batch_f0_hz[i]), np.asarray(batch_conf[i])
         if metrics.is_outlier(conf_gt):
-            continue  # the example's own pitch is unreliable: left out, as ddsp does
+            continue  # the example's own pitch is unreliable: left out, as ddsp does (no pitch tracking spent on it)
+        f0_gen, _ = estimate(np.asarray(audio_gen[i], np.float32), preset)
         dist = metrics.f0_dist_conf_thresh(f0_gt, f0_gen, conf_gt)
         if dist is None or dist > metrics.OUTLIER_MIDI_THRESH:
             outliers += 1
