@@ -61,6 +61,9 @@ class TrainingParams:
     steps_per_save: int = hyper("steps_per_save", "checkpoint every N steps", above=0)
     steps_per_summary: int = hyper("steps_per_summary", "TensorBoard summaries every N steps", above=0)
     early_stop_loss_value: float = hyper("early_stop_loss_value", "stop below this windowed loss (0: never)", at_least=0)
+    eval_every: int = hyper("eval_every", "evaluate on the dataset's eval split every N steps (0: at each checkpoint)", at_least=0)
+    early_stop_patience: int = hyper("early_stop_patience", "stop after N evaluations without a better held-out loss (0: never)",
+                                     at_least=0)
     seed: int = hyper("seed", "random seed: the same seed, data and settings train the same model", at_least=0, below=2 ** 31)
     gin_file: tuple[str, ...] = _gin("extra gin config files (the model's + tfrecord by default)")
     gin_param: tuple[str, ...] = _gin("gin bindings, e.g. 'RnnFcDecoder.rnn_channels = 256'")

@@ -118,10 +118,12 @@ def download(src: gcs.GcsUri, dest: Path, client, progress: Progress | None = No
     return download_files(src.bucket, src.folder, plan_download(src, client), dest, client, progress, replace)
 
 
-def model_in(src: gcs.GcsUri, client) -> tuple[model_files.ModelFiles, list[tuple[str, int, str | None]]] | None:
-    """The model in a bucket folder (``model_files.newest``), with [(object name, size, crc32c)] of its files."""
+def model_in(src: gcs.GcsUri, client, which: str | int = model_files.DEFAULT
+             ) -> tuple[model_files.ModelFiles, list[tuple[str, int, str | None]]] | None:
+    """The model in a bucket folder (``model_files.choose``: the best checkpoint by default, else
+    the newest), with [(object name, size, crc32c)] of its files."""
     blobs = {name: (name, size, crc) for name, size, crc in plan_download(src, client)}
-    model = model_files.newest(blobs, src.path.rstrip("/") + "/" if src.path else "", label=str(src))
+    model = model_files.choose(blobs, src.path.rstrip("/") + "/" if src.path else "", label=str(src), which=which)
     return None if model is None else (model, [blobs[n] for n in model.names])
 
 

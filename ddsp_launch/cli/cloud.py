@@ -139,16 +139,21 @@ def download(src: str = typer.Argument(..., help="gs://BUCKET/PATH, a run id (`d
              dest: Path = typer.Argument(..., help="local folder"),
              everything: bool = typer.Option(False, "--all", help="the whole folder, not just the model"),
              statistics: Optional[str] = typer.Option(None, help="gs:// dataset_statistics.json (or ddsp's .pkl) to fetch with the model"),
+             checkpoint: str = typer.Option("default", help="best (by held-out loss), newest, or a step number "
+                                                             "[default: best when the run kept one, else newest]"),
              project: Optional[str] = PROJECT, region: Optional[str] = REGION) -> None:
-    """Download a trained model (newest complete checkpoint, operative config, dataset statistics) or a whole folder.
+    """Download a trained model (best or newest complete checkpoint, operative config, dataset statistics) or a whole folder.
 
     With a folder that holds checkpoints (directly or in checkpoints/, as Vertex AI writes
-    them), only the newest complete checkpoint, the newest operative config and the
+    them), only one complete checkpoint (the best by held-out loss when the run kept one,
+    else the newest; --checkpoint to choose), the newest operative config and the
     dataset statistics are fetched, each checked against its CRC32C; files already here
     with the same checksum are skipped. Otherwise (or with --all) the whole folder."""
     from ddsp_launch.launch import download as fetch
 
-    done = fetch.download(src, dest, everything, statistics, project, region, _bytes_progress)
+    from ddsp_launch.common import model_files
+
+    done = fetch.download(src, dest, everything, statistics, project, region, _bytes_progress, model_files.parse_choice(checkpoint))
     opts.echo(done.summary)
     if done.model:
         opts.echo(f"model: {done.model}")

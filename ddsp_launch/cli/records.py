@@ -33,10 +33,24 @@ def runs_list(ctx: typer.Context) -> None:
 
 @runs_app.command("show")
 def runs_show(run_id: str = typer.Argument(..., help="a run id, exactly as `ddsp-launch runs` lists it")) -> None:
-    """Print one run record (JSON)."""
+    """Print one run record (JSON); for a local run with held-out evaluations, also its eval
+    curve and best checkpoint (in the JSON as "evaluations", and as a table on stderr)."""
+    from ddsp_launch.common import eval_log, gcs
     from ddsp_launch.launch import records
 
-    opts.echo(json.dumps(records.load(run_id), indent=2))
+    record = records.load(run_id)
+    output = record.get("output")
+    folder = Path(output) if output and not gcs.is_gcs(output) else None
+    evals = eval_log.entries(folder) if folder and folder.is_dir() else []
+    if evals:
+        record = {**record, "evaluations": {"best": eval_log.best(folder), "eval_log": evals}}
+    opts.echo(json.dumps(record, indent=2))
+    if evals:
+        best = record["evaluations"]["best"]
+        opts.say(f"held-out evaluations ({output}/eval.jsonl); best checkpoint: "
+                 + (f"step {best['step']} ({output}/{best['checkpoint']})" if best else "none kept"))
+        for line in eval_log.table(folder):
+            opts.say("  " + line)
 
 
 def tensorboard(run: str = typer.Argument(..., help="a run id, a log folder, or gs://...")) -> None:

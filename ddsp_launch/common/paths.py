@@ -8,7 +8,8 @@ $DDSP_LAUNCH_CACHE, else ~/.cache/ddsp-launch (the trainer's copies of gs:// dat
 A run's output folder (local or gs://) holds checkpoints and operative configs at its top,
 TensorBoard summaries in `summaries/train` (the trainer writes them there; TensorBoard is
 pointed at `summaries`), and, for Vertex AI, the service's `logs/` and the uploaded
-`dataset/`; `train_speed.json` beside the checkpoints says how fast the run trained. Every place that needs one of these names takes it from here.
+`dataset/`; `train_speed.json` beside the checkpoints says how fast the run trained, `eval.jsonl` holds
+the held-out evaluations, `best.json` and `best/` the best checkpoint (common/model_files.py). Every place that needs one of these names takes it from here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ TRAIN_SUMMARIES = ("summaries", "train")  # where the trainer writes them (ddsp'
 VERTEX_LOGS = "logs"  # what Vertex AI sets AIP_TENSORBOARD_LOG_DIR to, below baseOutputDirectory
 UPLOADED_DATASET = "dataset"  # a Vertex AI run's dataset, uploaded from this machine
 TRAIN_SPEED = "train_speed.json"  # beside the checkpoints: the steps/s the trainer measured (launch/probe.py reads it)
+EVAL_LOG = "eval.jsonl"  # beside the checkpoints: one line per held-out evaluation (trainer/evaluation.py)
+RUN_END = "run_end.json"  # beside the checkpoints: how the trainer's last session ended (step, reason, best step)
 
 
 def join(base: str, *parts: str) -> str:

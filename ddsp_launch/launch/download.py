@@ -2,7 +2,8 @@
 gs:// folder, a run id or a Vertex AI job id.
 
 With a folder that holds checkpoints (directly or in checkpoints/, as Vertex AI writes them),
-only the newest complete checkpoint, the newest operative config and the dataset statistics
+only one complete checkpoint (the best by held-out loss when the run kept one in best/, else
+the newest; ``which`` to choose), the newest operative config and the dataset statistics
 are fetched, each checked against its CRC32C; files already here with the same checksum are
 skipped. Otherwise (or with `everything`) the whole folder.
 """
@@ -73,7 +74,7 @@ def _statistics_object(candidates: list[str], model: gcs.GcsUri, client) -> tupl
 
 
 def download(src: str, dest: Path, everything: bool, statistics: str | None, project: str | None, region: str | None,
-             progress: Progress) -> Downloaded:
+             progress: Progress, which: str | int = model_files.DEFAULT) -> Downloaded:
     from ddsp_launch.adapters import storage
 
     if dest.exists() and not dest.is_dir():
@@ -81,7 +82,10 @@ def download(src: str, dest: Path, everything: bool, statistics: str | None, pro
     uri, dataset = source(src, project, region)
     candidates = [statistics] if statistics else [f"{dataset}/{n}" for n in model_files.STATISTICS_NAMES] if dataset else []
     client = gcs.make_client(project)
-    model = None if everything else storage.model_in(uri, client)
+    model = None if everything else storage.model_in(uri, client, which)
+    if model is None and which not in (model_files.DEFAULT, model_files.NEWEST) and storage.model_in(uri, client, model_files.NEWEST):
+        raise InputError(f"{uri} holds no complete {model_files.describe_choice(which)}",
+                         "--checkpoint newest, or the step of a checkpoint there (best needs a run with an eval split)")
     if model is None:
         blobs = storage.plan_download(uri, client)
         with progress(f"downloading {uri}", sum(size for _, size, _ in blobs)) as advance:

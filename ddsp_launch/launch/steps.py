@@ -13,6 +13,7 @@ from ddsp_launch.launch import records
 from ddsp_launch.spec import RunSpec
 
 Say = Callable[[str], None]
+EVAL_FRACTION = 0.1  # held out by the launcher's prepare step: the trainer evaluates on it (trainer/evaluation.py)
 
 
 @dataclass
@@ -33,7 +34,8 @@ def prepare(spec: RunSpec, say: Say, progress: Say | None = None) -> Path:
     """Prepare the audio of ``spec.data`` into ``spec.prepare_to`` (unless that is done), on this
     machine: where a local run trains (its image, or the process), else (a Vertex AI run, a
     local sweep) with the training stack here, or in the CPU training image when it is missing.
-    The same `ddsp-launch prepare` as the command line (runtime/tools.py)."""
+    The same `ddsp-launch prepare` as the command line (runtime/tools.py), holding out an eval
+    split (EVAL_FRACTION of the audio's chunks, when there are two or more)."""
     from ddsp_launch.runtime import process, tools
     from ddsp_launch.spec import LocalTarget
 
@@ -42,7 +44,7 @@ def prepare(spec: RunSpec, say: Say, progress: Say | None = None) -> Path:
     if (target / "manifest.json").is_file():
         say(f"dataset {target} is already prepared")
         return target
-    args = [str(spec.data), str(target), "--model", spec.params.model]
+    args = [str(spec.data), str(target), "--model", spec.params.model, "--eval-fraction", str(EVAL_FRACTION)]
     say(f"preparing {spec.data} -> {target}")
     if isinstance(spec.target, LocalTarget):
         from ddsp_launch.runtime import local

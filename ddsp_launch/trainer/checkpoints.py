@@ -1,16 +1,20 @@
-"""Checkpoints: save every N steps (keeping the newest few), and resume from the newest
-*complete* one. A checkpoint whose files are truncated or missing is skipped, with a
+"""Checkpoints: save every N steps (keeping the newest few), keep the best by held-out loss
+(``Best``: in ``best/``, marked by ``best.json``), and resume from the newest *complete* one. A checkpoint whose files are truncated or missing is skipped, with a
 warning, for the one before it. Remote (gs://) checkpoints count only once their index
 file, uploaded last, exists.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import os
+import shutil
 from pathlib import Path
 
 from ddsp_launch.common import gcs
-from ddsp_launch.common.model_files import PREFIX, step_of
+from ddsp_launch.common.model_files import BEST_DIR, BEST_MARK, PREFIX, step_of
 from ddsp_launch.trainer.outputs import OutputDir
 
 log = logging.getLogger("ddsp_launch.trainer")
@@ -90,3 +94,64 @@ class Saver:
             for gone in before - after:
                 self.folder.delete_remote([f"{PREFIX}-{gone}.index", f"{PREFIX}-{gone}.data-00000-of-00001"])
         return path
+
+
+class Best:
+    """The best checkpoint by held-out spectral loss, kept in ``best/`` beside the checkpoints
+    (hard links to the saved files, so it costs no space until the Saver rotates it out) and
+    marked by ``best.json`` ({step, checkpoint, metrics}). A new best is linked in and marked
+    before the old one is removed: a crash in between leaves two, the newer being the best."""
+
+    METRIC = "spectral_loss"
+
+    def __init__(self, folder: OutputDir):
+        self.folder = folder
+        self.dir = folder.local / BEST_DIR
+        mark = folder.local / BEST_MARK
+        try:
+            self.entry = json.loads(mark.read_text()) if mark.is_file() else None
+        except (OSError, ValueError):
+            self.entry = None
+
+    @property
+    def step(self) -> int | None:
+        return self.entry["step"] if self.entry else None
+
+    @property
+    def loss(self) -> float:
+        value = (self.entry or {}).get("metrics", {}).get(self.METRIC)
+        return float(value) if isinstance(value, (int, float)) else math.inf
+
+    def improves(self, metrics: dict) -> bool:
+        value = metrics.get(self.METRIC)
+        return isinstance(value, float) and math.isfinite(value) and value < self.loss
+
+    def keep(self, step: int, metrics: dict) -> None:
+        """Mark the saved checkpoint ``step`` as the best."""
+        files = sorted(self.folder.local.glob(f"{PREFIX}-{step}.*"), key=lambda p: p.suffix == ".index")
+        if not any(f.suffix == ".index" for f in files):
+            raise FileNotFoundError(f"no checkpoint {PREFIX}-{step} in {self.folder.local} to keep as the best")
+        self.dir.mkdir(exist_ok=True)
+        old = [p for p in self.dir.iterdir() if not p.name.startswith(f"{PREFIX}-{step}.")]
+        # a remote best of an earlier session (not staged here): its names, from the mark
+        earlier = [f"{PREFIX}-{self.step}.index", f"{PREFIX}-{self.step}.data-00000-of-00001"] if self.step not in (None, step) else []
+        kept = []
+        for f in files:  # data first, index last: a best/ index means a complete checkpoint
+            target = self.dir / f.name
+            target.unlink(missing_ok=True)
+            try:
+                os.link(f, target)
+            except OSError:  # a file system without hard links
+                shutil.copy2(f, target)
+            kept.append(target)
+        self.entry = {"step": step, "checkpoint": f"{BEST_DIR}/{PREFIX}-{step}",
+                      "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}}
+        mark = self.folder.local / BEST_MARK
+        tmp = mark.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.entry, indent=1) + "\n")
+        os.replace(tmp, mark)
+        self.folder.sync(kept, group=f"{BEST_DIR}/{PREFIX}-{step}")
+        self.folder.sync([mark])
+        for p in old:
+            p.unlink(missing_ok=True)
+        self.folder.delete_remote(sorted({f"{BEST_DIR}/{n}" for n in [p.name for p in old] + earlier}))

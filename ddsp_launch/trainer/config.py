@@ -12,6 +12,7 @@ import dataclasses
 from ddsp_launch.common import presets
 
 DEFAULT_GIN_FILES = presets.SOLO.gin_files  # ("models/solo_instrument.gin", "datasets/tfrecord.gin")
+EVAL_METRIC = "EvalLoss"  # --hypertune_metric that reports the held-out spectral loss at each evaluation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,9 @@ class TaskConfig:
     checkpoints_to_keep: int = 5
     early_stop_loss_value: float = 0.0
     early_stop_window: int = 100
+    eval_every: int = 0  # held-out evaluation every N steps (0: at each checkpoint); needs the dataset's eval split
+    eval_examples: int = 8  # held-out examples per evaluation (evenly spaced over the eval split, always the same)
+    early_stop_patience: int = 0  # stop after N evaluations without a better held-out loss (0: never)
     hypertune: bool = False
     hypertune_metric: str = "Loss"
     gin_file: tuple[str, ...] = DEFAULT_GIN_FILES

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     try:
         model_file = tool_args.plugin_model(args) if args.vst else None
-        folder = ModelFolder.find(args.model, args.statistics, require_statistics=False)
+        folder = ModelFolder.find(args.model, args.statistics, require_statistics=False, which=args.checkpoint)
         if args.vst:
             stats = vst_export.statistics(folder)
         else:  # a pickle that would run code is refused

@@ -22,13 +22,15 @@ import time
 from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets
-from ddsp_launch.common.paths import TRAIN_SPEED, data_cache
+from ddsp_launch.common.model_files import MODEL_INFO, STATISTICS_NAMES
+from ddsp_launch.common.paths import EVAL_LOG, RUN_END, TRAIN_SPEED, data_cache
+from ddsp_launch.common.paths import join as paths_join
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.trainer import checkpoints
+from ddsp_launch.trainer import checkpoints, evaluation
 from ddsp_launch.trainer.cluster import ClusterInfo, OutputPaths
 from ddsp_launch.trainer.ddsp_compat import import_ddsp
 from ddsp_launch.trainer.outputs import OutputDir, Uploader
-from ddsp_launch.trainer.config import TaskConfig
+from ddsp_launch.trainer.config import EVAL_METRIC, TaskConfig
 
 log = logging.getLogger("ddsp_launch.trainer")
 EXIT_OK, EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 130, 143
@@ -224,6 +226,13 @@ class Hypertune:
         if self._hpt is not None and math.isfinite(value):
             self._hpt.report_hyperparameter_tuning_metric(hyperparameter_metric_tag=self.tag, metric_value=value, global_step=step)
 
+    def note_stop(self, reason: str) -> None:
+        """Add why the run stopped to its last report (cloudml-hypertune writes its queue of
+        reports as JSON lines; extra keys are kept beside the metric)."""
+        if self._hpt is not None and self._hpt.metrics_queue:
+            self._hpt.metrics_queue[-1]["stop_reason"] = reason
+            self._hpt._dump_metrics_to_file()  # noqa: SLF001 - the package's own writer
+
 
 def run(config: TaskConfig, info: ClusterInfo, paths: OutputPaths, trial_id: str | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
@@ -257,7 +266,7 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     restore_dir = ckpt_dir if paths.restore == paths.checkpoints else OutputDir(paths.restore, uploader, staging / "restore")
     found = checkpoints.find_restorable(restore_dir)
     if restore_dir.remote is not None:
-        _fetch_operative_configs(restore_dir)
+        _fetch_operative_configs(restore_dir, resumes_here=restore_dir is ckpt_dir)
     local_pattern = stage_data(config.file_pattern, data_cache())
     try:
         check_records_preset(local_pattern, config.model)
@@ -293,7 +302,16 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
     if info.is_chief:
         ddsp.training.train_util.write_gin_config(summaries.writer, str(ckpt_dir.local), step)
         ckpt_dir.sync(sorted(ckpt_dir.local.glob("operative_config-*.gin")))
+        _self_contained(config, ckpt_dir)
+        (ckpt_dir.local / RUN_END).unlink(missing_ok=True)  # an earlier session's: this one writes its own at the end
     hpt = Hypertune(config.hypertune and info.is_chief, config.hypertune_metric)
+    held_out = _held_out(config, info, model, ckpt_dir, step)
+    if info.is_chief and held_out is None and (config.early_stop_patience or config.hypertune_metric == EVAL_METRIC):
+        print(f"error: --early_stop_patience and --hypertune_metric {EVAL_METRIC} need a held-out eval split "
+              f"({evaluation.eval_pattern(config.file_pattern)}); prepare the dataset with --eval-fraction 0.1", file=sys.stderr)
+        return _finish(2, uploader, stop)
+    eval_every = config.eval_every or config.steps_per_save
+    evaluated_at = None
 
     window = collections.deque(maxlen=config.early_stop_window)
     sums, count, tick, saved_at = collections.defaultdict(float), 0, time.perf_counter(), step
@@ -309,6 +327,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if not math.isfinite(total):
             print(f"error: the loss became {total} at step {step}; lower --learning_rate. "
                   f"The last good checkpoint (step {saved_at}) is kept.", file=sys.stderr)
+            if info.is_chief:
+                _write_end(ckpt_dir, step, f"the loss became {total}", EXIT_FAILED, held_out.best.step if held_out else None)
             return _finish(EXIT_FAILED, uploader, stop)
         window.append(total)
         for k, v in losses.items():
@@ -320,7 +340,8 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if step % config.steps_per_summary == 0:
             now = time.perf_counter()
             summaries.write(step, {k: v / count for k, v in sums.items()}, count / (now - tick), current_lr(trainer.optimizer))
-            hpt.report(mean, step)
+            if config.hypertune_metric != EVAL_METRIC:
+                hpt.report(mean, step)
             sums, count, tick = collections.defaultdict(float), 0, time.perf_counter()
         if config.early_stop_loss_value and len(window) == window.maxlen and mean <= config.early_stop_loss_value:
             reason = f"early stop: mean loss over {len(window)} steps {mean:.3f} <= {config.early_stop_loss_value}"
@@ -331,37 +352,180 @@ def _train(config, info, paths, trial_id, stop, staging: Path) -> int:
         if step % config.steps_per_save == 0 and saver:
             saver.save(step)
             saved_at = step
+        if held_out is not None and step % eval_every == 0:
+            saved_at = held_out.evaluate(step, saver, saved_at, summaries, hpt, train_loss=mean)
+            evaluated_at = step
+            if held_out.exhausted:
+                reason = held_out.stop_reason()
+                break
     stop.in_loop = False
     if info.is_chief:
         _write_speed(ckpt_dir, first, step, config.batch_size)
     if saver and saved_at != step:
         saver.save(step)
-    if window and step % config.steps_per_summary:  # not reported at this step yet
+        saved_at = step
+    if held_out is not None and evaluated_at != step and not stop.signal and step > held_out.started_at:
+        held_out.evaluate(step, saver, saved_at, summaries, hpt, train_loss=sum(window) / len(window) if window else None)
+    if window and step % config.steps_per_summary and config.hypertune_metric != EVAL_METRIC:  # not reported at this step yet
         hpt.report(sum(window) / len(window), step)
+    hpt.note_stop(reason)
     where = f"checkpoint {ckpt_dir.destination}/{checkpoints.PREFIX}-{step}" if saver else "the chief saves checkpoints"
+    if held_out is not None and held_out.best.step is not None:
+        where += f"; best held-out checkpoint: step {held_out.best.step} ({checkpoints.BEST_DIR}/, {checkpoints.BEST_MARK})"
     say(f"{reason} at step {step}; {where}")
+    if info.is_chief:
+        _write_end(ckpt_dir, step, reason, code, held_out.best.step if held_out is not None else None)
     if info.is_chief and paths.model not in (paths.checkpoints,):
-        _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step)
+        best = held_out.best.step if held_out is not None else None  # the best by held-out loss, else the final checkpoint
+        _export_model(ckpt_dir, OutputDir(paths.model, uploader, staging / "model"), step if best is None else best,
+                      ckpt_dir.local / checkpoints.BEST_DIR if best is not None else None)
     return _finish(code, uploader, stop)
 
 
-def _fetch_operative_configs(folder: OutputDir) -> None:
+class HeldOut:
+    """Evaluation on the eval split (chief only), the best checkpoint and the patience count."""
+
+    def __init__(self, evaluator, ckpt_dir: OutputDir, patience: int, step: int):
+        self.evaluator = evaluator
+        self.ckpt_dir = ckpt_dir
+        self.patience = patience
+        self.started_at = step
+        self.best = checkpoints.Best(ckpt_dir)
+        # evaluations since the best, over this folder's earlier sessions (up to the resumed step)
+        earlier = [e for e in evaluation.read_log(ckpt_dir.local) if e["step"] <= step]
+        self.since_best = len([e for e in earlier if self.best.step is None or e["step"] > self.best.step])
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.patience) and self.since_best >= self.patience
+
+    def stop_reason(self) -> str:
+        return (f"early stop: the held-out spectral loss has not improved for {self.since_best} evaluations "
+                f"(--early_stop_patience {self.patience}; best {self.best.loss:.4f} at step {self.best.step})")
+
+    def evaluate(self, step: int, saver, saved_at: int, summaries: Summaries, hpt: Hypertune, train_loss: float | None = None) -> int:
+        """Evaluate now; a new best is saved (if this step has no checkpoint yet) and kept. Returns saved_at.
+        ``train_loss`` (the windowed training loss) goes into eval.jsonl beside the held-out figures."""
+        result = self.evaluator.run()
+        if train_loss is not None:
+            result["train_loss"] = train_loss
+        evaluation.write_summaries(summaries.writer, step, result)
+        if summaries.folder is not None:
+            summaries.folder.sync()
+        improved = self.best.improves(result)
+        if improved and saver is not None:
+            if saved_at != step:
+                saver.save(step)
+                saved_at = step
+            self.best.keep(step, result)
+            self.since_best = 0
+        else:
+            self.since_best += 1
+        path = evaluation.append_log(self.ckpt_dir.local, step, result)
+        self.ckpt_dir.sync([path])
+        say(f"eval at step {step}: {evaluation.describe(result)}"
+            + ("  (best so far)" if improved else f"  (best: step {self.best.step}, {self.since_best} evaluation(s) since)"))
+        if hpt.tag == EVAL_METRIC:
+            hpt.report(result["spectral_loss"], step)
+        return saved_at
+
+
+def _held_out(config: TaskConfig, info: ClusterInfo, model, ckpt_dir: OutputDir, step: int) -> HeldOut | None:
+    """The run's held-out evaluation, or None (with a message saying why) when it is off."""
+    if not info.is_chief:
+        return None
+    pattern = evaluation.eval_pattern(config.file_pattern)
+    if gcs.is_gcs(pattern):
+        try:
+            local = stage_data(pattern, data_cache())
+        except gcs.NothingThere:
+            local = None
+    else:
+        local = pattern if evaluation.local_eval_files(pattern) else None
+    if local is None:
+        say(evaluation.NO_EVAL_SPLIT.format(where=pattern))
+        return None
+    if info.multi_worker and config.early_stop_patience:
+        raise gcs.InputError("--early_stop_patience works in single-machine runs only (the chief alone evaluates)",
+                             "leave it out for multi-worker runs; the chief still evaluates and keeps the best checkpoint")
+    evaluator = evaluation.Evaluator(model, local, config.batch_size, config.eval_examples, config.model, config.seed)
+    every = f"every {config.eval_every} steps" if config.eval_every else "at each checkpoint"
+    say(f"held-out evaluation {every} on up to {config.eval_examples} examples of {pattern} "
+        f"(f0 of the resynthesis by {evaluator.estimator_name}); results in {ckpt_dir.destination}/{EVAL_LOG}")
+    return HeldOut(evaluator, ckpt_dir, config.early_stop_patience, step)
+
+
+def _self_contained(config: TaskConfig, ckpt_dir: OutputDir) -> None:
+    """Make the model folder self-contained: the dataset statistics (transfer and export need
+    them) copied from the training data's folder, and model.json (the preset, its frame rate).
+    Statistics already there are kept (never replaced by another dataset's), with a warning."""
+    preset = presets.get(config.model)
+    info = {"model": preset.name, "frame_rate": preset.frame_rate, "padding": preset.padding,
+            "gin_file": list(config.gin_file), "file_pattern": config.file_pattern}
+    info_path = ckpt_dir.local / MODEL_INFO
+    info_path.write_text(json.dumps(info, indent=1) + "\n")
+    copies = [info_path]
+    data_folder = config.file_pattern.rsplit("/", 1)[0] if "/" in config.file_pattern else "."
+    for name in STATISTICS_NAMES:
+        target = ckpt_dir.local / name
+        source = gcs_stats = None
+        if gcs.is_gcs(data_folder):
+            gcs_stats = gcs.GcsUri.parse(paths_join(data_folder, name))
+        elif (Path(data_folder).expanduser() / name).is_file():
+            source = Path(data_folder).expanduser() / name
+        else:
+            continue
+        try:
+            staged = target.with_name(f".{name}.part")
+            if gcs_stats is not None:
+                gcs.download(gcs_stats, staged, gcs.make_client())
+            else:
+                shutil.copyfile(source, staged)
+        except (gcs.StorageError, gcs.NothingThere, OSError):
+            Path(target.with_name(f".{name}.part")).unlink(missing_ok=True)
+            continue
+        if target.is_file() and target.read_bytes() != staged.read_bytes():
+            staged.unlink()
+            log.warning("%s holds other dataset statistics than %s/%s: kept as they are", target, data_folder, name)
+        else:
+            os.replace(staged, target)
+            copies.append(target)
+            say(f"copied the dataset statistics {data_folder}/{name} beside the checkpoints")
+        break
+    ckpt_dir.sync(copies)
+
+
+def _fetch_operative_configs(folder: OutputDir, resumes_here: bool = False) -> None:
+    """The remote run's operative configs; when it resumes into the same folder, also its
+    eval.jsonl and best.json (small), so the best and the patience count carry on."""
     client = gcs.make_client()
     names = gcs.list_objects(folder.remote.child("operative_config-*.gin"), client)
+    if resumes_here:
+        names += [n for mark in (EVAL_LOG, checkpoints.BEST_MARK) for n in gcs.list_objects(folder.remote.child(mark), client)
+                  if n == folder.remote.child(mark).path]
     for name, target in zip(names, gcs.local_paths(folder.remote.bucket, names, folder.remote.folder, folder.local)):
         gcs.download(gcs.GcsUri(folder.remote.bucket, name), target, client)
 
 
-def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int) -> None:
-    """Copy the final checkpoint and operative config to AIP_MODEL_DIR."""
+def _export_model(ckpt_dir: OutputDir, model_dir: OutputDir, step: int, where: Path | None = None) -> None:
+    """Copy a checkpoint (the final one, or the best from ``where``), the operative config and the
+    model folder's own files (statistics, model.json, best.json) to AIP_MODEL_DIR."""
     import shutil  # noqa: PLC0415
 
-    files = [*ckpt_dir.local.glob(f"{checkpoints.PREFIX}-{step}.*"), *ckpt_dir.local.glob("operative_config-*.gin")]
+    extra = [ckpt_dir.local / n for n in (*STATISTICS_NAMES, MODEL_INFO, checkpoints.BEST_MARK) if (ckpt_dir.local / n).is_file()]
+    files = [*(where or ckpt_dir.local).glob(f"{checkpoints.PREFIX}-{step}.*"), *ckpt_dir.local.glob("operative_config-*.gin"), *extra]
     copies = []
     for f in files:
         shutil.copy2(f, model_dir.local / f.name)
         copies.append(model_dir.local / f.name)
     model_dir.sync(sorted(copies, key=lambda p: p.suffix == ".index"))
+
+
+def _write_end(folder: OutputDir, step: int, reason: str, code: int, best_step: int | None) -> None:
+    """run_end.json beside the checkpoints: why this session stopped (the launcher puts it in the run record)."""
+    path = folder.local / RUN_END
+    path.write_text(json.dumps({"step": step, "reason": reason, "exit_code": code, "best_step": best_step}) + "\n")
+    folder.sync([path])
 
 
 def _write_speed(folder: OutputDir, first: tuple[int, float] | None, step: int, batch_size: int) -> None:

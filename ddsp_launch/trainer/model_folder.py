@@ -1,5 +1,5 @@
-"""A training output folder as the tools (transfer, export) read it: its newest complete
-checkpoint, the operative config beside it (checked: data, not code) and the dataset statistics."""
+"""A training output folder as the tools (transfer, export) read it: its best checkpoint by
+held-out loss when it has one, else its newest complete one (``--checkpoint`` to choose), the operative config beside it (checked: data, not code) and the dataset statistics."""
 
 from __future__ import annotations
 
@@ -18,13 +18,17 @@ class ModelFolder:
     statistics: Path | None  # None only when not required and not found
 
     @classmethod
-    def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True) -> "ModelFolder":
+    def find(cls, folder: Path, statistics: Path | None = None, require_statistics: bool = True,
+             which: str | int = model_files.DEFAULT) -> "ModelFolder":
         if not folder.is_dir():
             raise InputError(f"model folder {folder} does not exist", "give a training output folder, or `ddsp-launch download RUN` first")
-        model = model_files.newest_in(folder)
-        if model is None:
+        model = model_files.choose_in(folder, which)
+        if model is None and which in (model_files.DEFAULT, model_files.NEWEST):
             raise InputError(f"{folder} holds no complete checkpoint (ckpt-N.index with its data files)",
                              "train first, or point at the folder the checkpoints were written to")
+        if model is None:
+            raise InputError(f"{folder} holds no complete {model_files.describe_choice(which)}",
+                             "--checkpoint newest, or the step of a checkpoint in it (best needs a run with an eval split)")
         stats = statistics or folder / (model.statistics or STATISTICS)
         if not stats.is_file():
             if statistics is not None or require_statistics:

@@ -62,7 +62,7 @@ def locate(args) -> Source:
         return Source(file=args.model, data=data)
     from ddsp_launch.trainer import vst_export  # noqa: PLC0415 (light until used)
 
-    folder = ModelFolder.find(args.model, args.statistics)
+    folder = ModelFolder.find(args.model, args.statistics, which=args.checkpoint)
     return Source(folder=folder, stats=vst_export.statistics(folder))
 
 

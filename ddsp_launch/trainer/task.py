@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ddsp_launch.common import gcs, gin_rules, presets, tfrecord, writable
 from ddsp_launch.common.errors import LaunchError
-from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, TaskConfig, default
+from ddsp_launch.trainer.config import DEFAULT_GIN_FILES, EVAL_METRIC, TaskConfig, default
 
 EXIT_BAD_INPUT = 2
 
@@ -71,6 +71,23 @@ def _positive(kind):
     return parse
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            as_float = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not as_float.is_integer():
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        value = int(as_float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=os.environ.get("DDSP_LAUNCH_PROG", "ddsp-launch-task"),
@@ -91,9 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early_stop_loss_value", type=float, default=default("early_stop_loss_value"),
                    help="stop when the mean total loss over --early_stop_window steps falls to this (0: never)")
     p.add_argument("--early_stop_window", type=_positive(int), default=default("early_stop_window"))
+    p.add_argument("--eval_every", type=_count, default=default("eval_every"),
+                   help="evaluate on the dataset's eval split (eval.tfrecord* beside the training records, made by prepare "
+                        "--eval-fraction) every N steps (default 0: at each checkpoint); writes eval.jsonl and eval/ summaries")
+    p.add_argument("--eval_examples", type=_positive(int), default=default("eval_examples"),
+                   help="held-out examples per evaluation, evenly spaced over the eval split (default %(default)s; pitch tracking of the resynthesis costs ~2 s each on a CPU)")
+    p.add_argument("--early_stop_patience", type=_count, default=default("early_stop_patience"),
+                   help="stop when the held-out spectral loss has not improved for N evaluations (0: never; needs an eval split)")
     p.add_argument("--hypertune", type=_bool, nargs="?", const=True, default=default("hypertune"),
                    help="report the windowed mean loss with cloudml-hypertune")
-    p.add_argument("--hypertune_metric", default=default("hypertune_metric"), help="metric tag; must equal the study's metricId (default: Loss)")
+    p.add_argument("--hypertune_metric", default=default("hypertune_metric"), help="metric tag; must equal the study's metricId (default: Loss, the windowed training loss; "
+                        f"{EVAL_METRIC}: the held-out spectral loss at each evaluation, which needs an eval split)")
     p.add_argument("--model", choices=presets.NAMES, default=default("model"),
                    help=f"the model preset: {presets.DEFAULT} (default) or vst (the DDSP-VST plugin's model, "
                         f"{' + '.join(presets.VST.gin_files)}); the data must be prepared for it (prepare --model)")
@@ -167,6 +192,19 @@ def _check_preset(pattern: str, model: str) -> None:
             raise TaskError(exc.message, exc.fix) from None
 
 
+def _check_eval_split(args) -> None:
+    """--early_stop_patience and --hypertune_metric EvalLoss need held-out examples: a local
+    dataset's eval split is looked for here (a gs:// one when the trainer stages the data)."""
+    from ddsp_launch.trainer import evaluation  # noqa: PLC0415  (no TensorFlow at import)
+
+    wants = [f for f, on in (("--early_stop_patience", args.early_stop_patience > 0),
+                             (f"--hypertune_metric {EVAL_METRIC}", args.hypertune_metric == EVAL_METRIC)) if on]
+    pattern = evaluation.eval_pattern(args.file_pattern)
+    if wants and not gcs.is_gcs(pattern) and not evaluation.local_eval_files(pattern):
+        raise TaskError(f"{' and '.join(wants)} need{'s' if len(wants) == 1 else ''} a held-out eval split, and there is none beside the training data ({pattern})",
+                        "prepare the dataset with one: ddsp-launch prepare AUDIO DATASET --eval-fraction 0.1")
+
+
 def check_gin(files, params, search_path=()) -> None:
     """The gin flags: each file found (as a path, in ddsp's gin folder or a --gin_search_path;
     ddsp's own names pass unchecked where ddsp is not installed, on a host without the training
@@ -205,6 +243,7 @@ def validate(args: argparse.Namespace) -> TaskConfig:
     _check_preset(args.file_pattern, args.model)
     if not args.hypertune_metric.strip():
         raise TaskError("--hypertune_metric must not be empty")
+    _check_eval_split(args)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TaskConfig)}  # flag names are field names
     values.update(gin_file=gin_files, gin_param=tuple(args.gin_param), gin_search_path=tuple(args.gin_search_path))
     return TaskConfig(**values)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ddsp_launch.common import destinations, vst
 from ddsp_launch.common.errors import InputError
-from ddsp_launch.common.model_files import STATISTICS, STATISTICS_NAMES
+from ddsp_launch.common.model_files import STATISTICS, STATISTICS_NAMES, parse_choice
 
 MODEL_HELP = f"folder with ckpt-N.*, operative_config-N.gin (and {STATISTICS})"
 TRANSFER_MODEL_HELP = f"{MODEL_HELP}; with --engine plugin also a model file NAME.tflite"
@@ -90,12 +90,25 @@ def octave_shift(text: str) -> str:
     return str(octaves)
 
 
+def checkpoint_choice(text: str):
+    """--checkpoint: newest, best or a step number."""
+    try:
+        return parse_choice(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+CHECKPOINT_HELP = ("which checkpoint of MODEL: best (by held-out loss, kept in MODEL/best/ by a run with an eval split), "
+                   "newest, or a step number [default: best when there is one, else newest]")
+
+
 def transfer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=_prog("transfer"), description="Play INPUT's melody with the instrument a model learned.")
     p.add_argument("model", type=Path, help=TRANSFER_MODEL_HELP)
     p.add_argument("input", type=Path, help="a recording of a melody: any format, rate or channel count")
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write the 16 kHz wav")
     p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS} [default: MODEL/{STATISTICS}]")
+    p.add_argument("--checkpoint", type=checkpoint_choice, default="default", help=CHECKPOINT_HELP)
     p.add_argument("--octave-shift", default="auto", type=octave_shift,
                    help=f"auto (toward the dataset's mean pitch) or a whole number of octaves, {-MAX_OCTAVE_SHIFT} to {MAX_OCTAVE_SHIFT}")
     p.add_argument("--no-loudness-matching", dest="match_loudness", action="store_false",
@@ -122,6 +135,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="export folder [default: MODEL/export]")
     p.add_argument("--statistics", type=Path, help=f"the dataset's {STATISTICS}, copied into the export [default: MODEL/{STATISTICS} if present; "
                                                    "--vst needs it: the plugin shows the model's pitch and power range]")
+    p.add_argument("--checkpoint", type=checkpoint_choice, default="default", help=CHECKPOINT_HELP)
     p.add_argument("--tflite", action="store_true", help="also write model.tflite (TensorFlow Lite with select TF ops)")
     p.add_argument("--force", action="store_true", help="replace an existing export folder")
     plugin = p.add_argument_group("for the DDSP-VST plugin (a model trained with --model vst)")

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
             source = plugin_transfer.locate(args)
         else:
-            folder = ModelFolder.find(args.model, args.statistics)
+            folder = ModelFolder.find(args.model, args.statistics, which=args.checkpoint)
             stats = dataset_stats.read(folder.statistics)  # numbers only: a pickle that would run code is refused
         info = read_input(args.input)
         from ddsp_launch.trainer.ddsp_compat import import_ddsp  # noqa: PLC0415 (TensorFlow from here on)

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ddsp_launch.common import gcs, model_files, paths, presets, private
+from ddsp_launch.common import eval_log, gcs, model_files, paths, presets, private
 from ddsp_launch.common.errors import InputError
 from ddsp_launch.launch import launcher, records, resolve
 from ddsp_launch.launch import settings as st
@@ -107,6 +107,15 @@ def checkpoint_step(output: str | None) -> int | None:
     except InputError:  # a checkpoint without its operative config: not a usable model
         return None
     return model.step if model else None
+
+
+def held_out(output: str | None) -> dict:
+    """A local run's held-out evaluations for its page: [[step, spectral loss], ...] and the best checkpoint's step."""
+    if not output or gcs.is_gcs(output) or not Path(output).is_dir():
+        return {"evals": [], "best_step": None}
+    evals = [[e["step"], e["spectral_loss"]] for e in eval_log.entries(Path(output)) if isinstance(e.get("spectral_loss"), (int, float))]
+    best = eval_log.best(Path(output))
+    return {"evals": evals, "best_step": best["step"] if best else None}
 
 
 def statistics_for(record: dict) -> Path | None:
@@ -224,6 +233,7 @@ class Service:
             "model": record.get("settings", {}).get("model") or presets.DEFAULT,
             "local": bool(output) and not gcs.is_gcs(output),
             "health": health_for(record),
+            **held_out(output),
         }
 
     def summaries(self) -> list[dict]:
@@ -244,12 +254,13 @@ class Service:
         return True
 
     def model_zip(self, run_id: str) -> Path:
-        """A zip of the newest complete checkpoint, its operative config and the dataset statistics."""
+        """A zip of the best checkpoint by held-out loss (else the newest complete one), its operative
+        config and the dataset statistics."""
         record = records.load(check_id(run_id))
         output = record.get("output") or ""
         if gcs.is_gcs(output):
             raise NotReady("this run's model is in Cloud Storage", f"ddsp-launch download {run_id} MODEL_DIR")
-        model = model_files.newest_in(Path(output)) if Path(output).is_dir() else None
+        model = model_files.choose_in(Path(output)) if Path(output).is_dir() else None
         if model is None:
             raise NotReady("no complete checkpoint yet", "wait for the first checkpoint (every steps_per_save steps)")
         files = [Path(output) / n for n in model.names]

@@ -95,3 +95,25 @@ def test_the_seed_reaches_the_trainer_and_the_run_record(fake_gcp, bucket, tmp_p
                           "gs://ddsp-follow/runs/x", "--image", IMAGE, "--no-tensorboard", "--seed", "-1",
                           env={**ENV, "DDSP_LAUNCH_HOME": str(home)}, timeout=120)
     assert refused.returncode == 2 and "seed must be" in refused.stderr
+
+
+def test_download_takes_the_best_checkpoint_by_default_and_checkpoint_chooses(gcs_emulator, bucket, tmp_path):
+    """A run that kept its best checkpoint (best/ beside the checkpoints, issue 21): download
+    takes it by default; --checkpoint newest the newest, a missing step is refused (exit 2)."""
+    files = {"runs/b/checkpoints/ckpt-8.index": b"i8", "runs/b/checkpoints/ckpt-8.data-00000-of-00001": b"d8",
+             "runs/b/checkpoints/best/ckpt-4.index": b"i4", "runs/b/checkpoints/best/ckpt-4.data-00000-of-00001": b"d4",
+             "runs/b/checkpoints/best.json": b'{"step": 4}', "runs/b/checkpoints/operative_config-0.gin": b"g0",
+             "runs/b/checkpoints/dataset_statistics.json": b'{"mean_pitch": 60}'}
+    for name, data in files.items():
+        bucket.blob(name).upload_from_string(data)
+    best = ddsp_launch("download", "gs://ddsp-follow/runs/b", str(tmp_path / "best"), env=ENV, timeout=120)
+    assert best.returncode == 0, best.stderr
+    assert sorted(p.name for p in (tmp_path / "best").iterdir()) == [
+        "ckpt-4.data-00000-of-00001", "ckpt-4.index", "dataset_statistics.json", "operative_config-0.gin"]
+    assert (tmp_path / "best" / "ckpt-4.data-00000-of-00001").read_bytes() == b"d4"
+    newest = ddsp_launch("download", "gs://ddsp-follow/runs/b", str(tmp_path / "newest"), "--checkpoint", "newest", env=ENV, timeout=120)
+    assert newest.returncode == 0, newest.stderr
+    assert sorted(p.name for p in (tmp_path / "newest").glob("ckpt-*")) == ["ckpt-8.data-00000-of-00001", "ckpt-8.index"]
+    missing = ddsp_launch("download", "gs://ddsp-follow/runs/b", str(tmp_path / "six"), "--checkpoint", "6", env=ENV, timeout=120)
+    assert missing.returncode == 2 and "holds no complete checkpoint ckpt-6" in missing.stderr
+    assert not (tmp_path / "six").exists()

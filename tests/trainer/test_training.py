@@ -76,6 +76,10 @@ def test_checkpoints_operative_config_and_summaries_exist(trained):
     assert {"losses/total_loss", "losses/spectral_loss", "steps_per_sec", "learning_rate",
             "audio/original", "audio/reconstruction"} <= tags
     assert "trial 7" in first.stdout
+    # no eval split in this dataset: evaluation is off, and the log says how to turn it on (issue 21)
+    assert "evaluation is off: no eval split beside the training data" in first.stdout
+    assert "ddsp-launch prepare AUDIO DATASET --eval-fraction 0.1" in first.stdout
+    assert not (run / "eval.jsonl").exists() and not (run / "best").exists()
 
 
 def test_second_run_resumes_at_the_saved_step(trained):
@@ -181,7 +185,7 @@ def test_early_stop_on_the_windowed_loss_keeps_the_newest_checkpoints_and_fills_
     assert len(losses(proc.stdout)) == 3 and "step 4/" not in proc.stdout
     assert re.search(r"early stop: mean loss over 3 steps [\d.]+ <= 1000.0 at step 3", proc.stdout), proc.stdout[-2000:]
     assert ckpt_steps(run) == [2, 3]  # step 1 pruned
-    assert sorted(p.name for p in model.iterdir()) == ["ckpt-3.data-00000-of-00001", "ckpt-3.index", "operative_config-0.gin"]
+    assert sorted(p.name for p in model.iterdir()) == ["ckpt-3.data-00000-of-00001", "ckpt-3.index", "model.json", "operative_config-0.gin"]
     assert (model / "ckpt-3.index").read_bytes() == (run / "ckpt-3.index").read_bytes()
 
 

@@ -168,8 +168,8 @@ def test_bad_inputs(violin_model, flute, tmp_path, case, message):
         model = broken_model(run, tmp_path, "ckpt-*.data-*")
     elif case == "no-gin":
         model = broken_model(run, tmp_path, "operative_config-*.gin")
-    elif case == "no-stats":
-        extra = []
+    elif case == "no-stats":  # the trainer copies the statistics beside the checkpoints: a folder without them
+        model, extra = broken_model(run, tmp_path, "dataset_statistics.json"), []
     elif case == "silent":
         inp = tmp_path / "silent.wav"
         sf.write(str(inp), np.zeros(32000, np.float32), 16000)

@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ddsp_launch.common import datasets, image_refs, paths
+from ddsp_launch.common import datasets, eval_log, image_refs, paths
 from ddsp_launch.common.gcs import GcsUri
 from ddsp_launch.launch import doctor, probe, records, steps
 from ddsp_launch.launch.settings import Settings
@@ -94,6 +94,9 @@ def act(spec: RunSpec, file_pattern: str, run: steps.Run) -> int:
                       state={0: "succeeded", 130: "interrupted", 143: "interrupted"}.get(outcome.exit_code, "failed"))
     if outcome.image:
         run.record["image_id"] = _image_id(outcome.image)
+    end = eval_log.run_end(spec.output) if isinstance(spec.output, Path) else None
+    if end is not None:  # why the trainer stopped (finished, early stop and why, a signal), and the best step
+        run.record.update(stop_reason=end.get("reason"), best_step=end.get("best_step"))
     speed = probe.read_speed(spec.output) if isinstance(spec.output, Path) and outcome.exit_code == 0 else None
     if speed is not None and speed.get("steps", 0) > probe.PROBE_STEPS:  # longer than a probe: a better figure
         run.record["speed"] = probe.remember(spec, speed, f"{speed['steps']}-step run {run.record['id']}")

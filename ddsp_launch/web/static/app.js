@@ -122,17 +122,37 @@ function runsPage() {
 }
 
 // ---- one run -------------------------------------------------------------------------------
-function drawLoss(svg, losses) {
+function drawLoss(svg, losses, evals = [], bestStep = null) {
   svg.innerHTML = "";
-  if (losses.length < 2) return;
-  const xs = losses.map((p) => p[0]), ys = losses.map((p) => p[1]);
+  if (losses.length < 2 && evals.length < 1) return;
+  const all = losses.concat(evals);  // the training loss and the held-out loss on one scale
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
   const px = (x) => 10 + 580 * (x - x0) / ((x1 - x0) || 1), py = (y) => 190 - 180 * (y - y0) / ((y1 - y0) || 1);
-  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-  line.setAttribute("points", losses.map((p) => `${px(p[0])},${py(p[1])}`).join(" "));
-  svg.appendChild(line);
+  const ns = "http://www.w3.org/2000/svg";
+  if (losses.length >= 2) {
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", losses.map((p) => `${px(p[0])},${py(p[1])}`).join(" "));
+    svg.appendChild(line);
+  }
+  if (evals.length) {
+    const held = document.createElementNS(ns, "polyline");
+    held.setAttribute("class", "eval");
+    held.setAttribute("points", evals.map((p) => `${px(p[0])},${py(p[1])}`).join(" "));
+    svg.appendChild(held);
+    for (const p of evals) {
+      const dot = document.createElementNS(ns, "circle");
+      dot.setAttribute("cx", px(p[0])); dot.setAttribute("cy", py(p[1])); dot.setAttribute("r", p[0] === bestStep ? 5 : 2.5);
+      dot.setAttribute("class", p[0] === bestStep ? "eval best" : "eval");
+      svg.appendChild(dot);
+    }
+  }
   svg.setAttribute("data-points", String(losses.length));
-  $("#loss-range").textContent = `steps ${x0}–${x1}; total loss from ${y1.toFixed(2)} (top) to ${y0.toFixed(2)} (bottom)`;
+  svg.setAttribute("data-evals", String(evals.length));
+  $("#loss-range").textContent = `steps ${x0}–${x1}; loss from ${y1.toFixed(2)} (top) to ${y0.toFixed(2)} (bottom)` +
+    (evals.length ? "; dots: held-out spectral loss" : "");
+  $("#best").textContent = bestStep === null ? "none yet (kept when the dataset has an eval split; until then the newest)" :
+    `step ${bestStep} (lowest held-out loss; the model zip and transfer use it)`;
 }
 
 function runPage() {
@@ -155,7 +175,7 @@ function runPage() {
       $("#transfer").hidden = !run.local;
       $("#model-zip").classList.toggle("disabled", !run.has_checkpoint);
       $("#transfer-go").disabled = !run.has_checkpoint;
-      drawLoss($("#loss-curve"), run.losses);
+      drawLoss($("#loss-curve"), run.losses, run.evals || [], run.best_step ?? null);
       finished = !["starting", "running"].includes(run.state);
     }
     const log = await fetch(`/api/runs/${id}/log`);
