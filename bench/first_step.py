@@ -66,12 +66,19 @@ def bench_prepare(image: str, tmp: Path, repeat: int) -> None:
             results[name].append(wall([LAUNCH, "prepare", str(audio), str(tmp / f"prep-{where[1]}{i}"), "--quiet", *where]))
     seconds = sum(float(s["seconds"]) for s in json.loads(
         (tmp / "prep-process0" / "manifest.json").read_text())["sources"])
-    host = statistics.median(results["prepare on the host (process)"])
+    report(results, "prepare on the host (process)", "s wall", "the host",
+           lambda med: f"; {seconds / med:.1f}x real time")
+    print(f"image {image}, {seconds:.1f} s of audio in {audio}")
+
+
+def report(results: dict[str, list[float]], base: str, unit: str, versus: str, more=lambda med: "") -> None:
+    """Each benchmark's median and runs, as a ratio to the ``base`` benchmark's median."""
+    base_median = statistics.median(results[base])
+    width = max(map(len, results))
     for name, times in results.items():
         med = statistics.median(times)
-        print(f"{name:30s} median {med:6.1f} s wall  (runs: {', '.join(f'{t:.1f}' for t in times)}; "
-              f"{med / host:.2f}x the host; {seconds / med:.1f}x real time)")
-    print(f"image {image}, {seconds:.1f} s of audio in {audio}")
+        print(f"{name:{width}s} median {med:6.1f} {unit}  (runs: {', '.join(f'{t:.1f}' for t in times)}; "
+              f"{med / base_median:.2f}x {versus}{more(med)})")
 
 
 def main() -> None:
@@ -112,11 +119,7 @@ def main() -> None:
     for i in range(args.repeat):
         for name, make in runs.items():
             results[name].append(to_first_step(*make(i)))
-    base = statistics.median(results["ddsp_run (bare venv)"])
-    for name, times in results.items():
-        med = statistics.median(times)
-        print(f"{name:27s} median {med:6.1f} s to the first step  (runs: {', '.join(f'{t:.1f}' for t in times)}; "
-              f"{med / base:.2f}x bare ddsp_run)")
+    report(results, "ddsp_run (bare venv)", "s to the first step", "bare ddsp_run")
     print(f"image {image}, batch {args.batch_size}, dataset {dataset} (one example file); root: {ROOT}")
 
 
