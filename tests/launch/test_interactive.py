@@ -23,7 +23,10 @@ def answer_hyperparameters(term: Terminal, values: dict[str, str] = SMALL) -> No
     for prompt in ("Batch size", "Learning rate", "Num steps", "Steps per save", "Steps per summary"):
         term.type(prompt, values[prompt])
     term.enter("Early stop loss value")
-    term.enter("Seed")
+    # the held-out evaluation's two questions (defaults kept), asked where they apply
+    while term.child.expect(["Eval every", "Early stop patience", "Seed"]) != 2:
+        term.child.send(ENTER)
+    term.child.send(ENTER)  # Seed: the default
     term.enter("Extra gin files")
     term.enter("Gin bindings")
 

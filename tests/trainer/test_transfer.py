@@ -300,7 +300,9 @@ def test_a_pickle_in_a_shared_model_folder_runs_nothing(violin_model, flute, tmp
     import pickle
 
     run, _ = violin_model
-    shared = broken_model(run, tmp_path, "nothing")  # a copy of the model
+    # a copy of the model whose only statistics are the legacy pickle (the trainer writes the
+    # safe JSON beside its checkpoints, which transfer would prefer)
+    shared = broken_model(run, tmp_path, "dataset_statistics.json")
     marker = tmp_path / "the-command-ran"
     (shared / "dataset_statistics.pkl").write_bytes(
         pickle.dumps({"mean_pitch": 60.0, "quantile_transform": RunsACommand(f"touch {marker}")}))
