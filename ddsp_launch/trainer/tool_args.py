@@ -1,4 +1,4 @@
-"""Command lines of the container-side tools (`prepare`, `check`, `transfer`, `export`), defined once.
+"""Command lines of the container-side tools `transfer` and `export`, defined once, and what every tool (these, `prepare`, `check`) shares: where it runs, its paths' roles, the paths it shows.
 
 Light on purpose (argparse only): the tools parse with these, and the host reads them to
 run a tool in the training image: every argument that names a file or folder has a role,
